@@ -1,0 +1,36 @@
+// The guardian: a tiny Node process between the caller and the postmaster.
+//
+// PostgreSQL does not notice when the process that started it dies, so a test runner killed with
+// SIGKILL would leave an orphan server (and its temp folder) behind. The guardian holds the read
+// end of a pipe from the caller: when the caller goes away, for any reason, the pipe reaches EOF
+// and the guardian asks the postmaster for a fast shutdown (SIGINT), waits for it, removes an
+// ephemeral data folder, and exits. `stop()` is the same path: the caller closes the pipe.
+//
+// It runs with `node -e` so that it works both from the TypeScript sources (tests) and from dist.
+// argv after `-e`: a JSON object { bin, args, uid?, gid?, removeDir? }.
+export const GUARDIAN_SOURCE = `
+const { spawn } = require('node:child_process');
+const { rmSync } = require('node:fs');
+const cfg = JSON.parse(process.argv[1]);
+const ids = cfg.uid === undefined ? {} : { uid: cfg.uid, gid: cfg.gid };
+const child = spawn(cfg.bin, cfg.args, { stdio: ['ignore', 'inherit', 'inherit'], env: cfg.env, ...ids });
+let stopping = false;
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  child.kill('SIGINT');
+  // A fast shutdown takes well under a second; if it hangs, make sure nothing survives.
+  setTimeout(() => child.kill('SIGQUIT'), 10000).unref();
+}
+process.stdin.on('end', stop);
+process.stdin.on('close', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, stop);
+child.on('exit', (code, signal) => {
+  if (cfg.removeDir) {
+    try { rmSync(cfg.removeDir, { recursive: true, force: true }); } catch {}
+  }
+  process.exit(code ?? (signal ? 1 : 0));
+});
+`;

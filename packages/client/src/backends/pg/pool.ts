@@ -1,0 +1,263 @@
+// A small connection pool over pg.Client that survives Lambda freezes.
+//
+// Why not pg-pool: it judges idle connections by timers, and timers do not run while a Lambda
+// container is frozen; it validates only new clients; and an idle client's `error` event kills a
+// process nobody listens for. This pool judges a connection at checkout by what can be known
+// without a round trip:
+//   - wall-clock idle age (idleTimeoutMs) and total age (maxLifetimeMs);
+//   - the socket's state, after letting the event loop deliver whatever arrived while the process
+//     was frozen (a FIN or RST from a server, NAT or proxy that dropped the connection);
+//   - errors the client reported while idle (it is marked broken, never crashes the process).
+// A connection that fails these checks is closed and replaced, before any statement is sent.
+import type pg from 'pg';
+import {
+  AnypgError,
+  ConnectionError,
+  type ConnectionError as ConnectionErrorType,
+  PoolExhaustedError,
+} from '../../errors.js';
+import type { CircuitBreaker } from '../../resilience/breaker.js';
+
+export interface PoolSettings {
+  max: number;
+  min: number;
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  acquireTimeoutMs: number;
+  /** For messages: where we connect, without the password. */
+  target: string;
+}
+
+export interface Counters {
+  opened: number;
+  staleReplaced: number;
+  acquireTimeouts: number;
+  retries: number;
+  outcomeUnknown: number;
+}
+
+/** One pooled connection. */
+export interface Conn {
+  readonly client: pg.Client;
+  readonly id: number;
+  createdAt: number;
+  lastUsedAt: number;
+  /** Set when the client reported an error or its socket ended: never reuse it. */
+  broken: boolean;
+  /** Closed (or closing) and no longer counted in the pool's total. */
+  destroyed: boolean;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+interface Waiter {
+  resolve(conn: Conn): void;
+  reject(err: unknown): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * Idle longer than this, a connection gets one turn of the event loop before it is judged, so
+ * that a FIN or RST that arrived during a freeze is processed first. Below it the check costs nothing.
+ */
+const YIELD_AFTER_IDLE_MS = 1000;
+
+export class FreezeAwarePool {
+  private readonly idle: Conn[] = [];
+  private readonly waiters: Waiter[] = [];
+  private total = 0;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly settings: PoolSettings,
+    private readonly connect: () => Promise<pg.Client>,
+    private readonly breaker: CircuitBreaker | undefined,
+    readonly counters: Counters,
+  ) {}
+
+  stats() {
+    return { total: this.total, idle: this.idle.length, waiting: this.waiters.length };
+  }
+
+  async acquire(): Promise<Conn> {
+    if (this.closed) throw closedError();
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      clearTimeout(conn.idleTimer);
+      conn.idleTimer = undefined;
+      if (await this.isStale(conn)) {
+        this.counters.staleReplaced++;
+        this.destroy(conn);
+        continue;
+      }
+      return conn;
+    }
+    if (this.total < this.settings.max) return this.open();
+    return new Promise<Conn>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          this.counters.acquireTimeouts++;
+          reject(
+            new PoolExhaustedError(
+              `No connection became free within ${this.settings.acquireTimeoutMs} ms: all ${this.settings.max} connection(s) of the pool are in use and ${this.waiters.length + 1} caller(s) were waiting. Raise pool.max or pool.acquireTimeoutMs, keep transactions short, or look for a transaction that never ends (leak warnings). Answer with HTTP 503.`,
+            ),
+          );
+        }, this.settings.acquireTimeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Returns a connection; `destroy` (or a broken connection) closes it instead. */
+  release(conn: Conn, destroy = false): void {
+    if (destroy || conn.broken || this.closed) {
+      this.destroy(conn);
+      this.serveWaiterWithNewConnection();
+      return;
+    }
+    conn.lastUsedAt = Date.now();
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(conn);
+      return;
+    }
+    this.idle.push(conn);
+    if (this.total > this.settings.min) {
+      // Best effort only: this timer does not run while the process is frozen; checkout decides.
+      conn.idleTimer = setTimeout(() => this.closeIdle(conn), this.settings.idleTimeoutMs);
+      conn.idleTimer.unref?.();
+    }
+  }
+
+  async end(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(closedError());
+    }
+    await Promise.all(this.idle.splice(0).map((c) => this.destroy(c)));
+  }
+
+  private async isStale(conn: Conn): Promise<boolean> {
+    const now = Date.now();
+    if (now - conn.lastUsedAt > this.settings.idleTimeoutMs) return true;
+    if (now - conn.createdAt > this.settings.maxLifetimeMs) return true;
+    if (now - conn.lastUsedAt > YIELD_AFTER_IDLE_MS) {
+      await new Promise((r) => setImmediate(r));
+    }
+    return conn.broken || !socketUsable(conn.client);
+  }
+
+  private async open(): Promise<Conn> {
+    this.breaker?.beforeAttempt();
+    this.total++;
+    let client: pg.Client;
+    try {
+      client = await this.connect();
+    } catch (err) {
+      this.total--;
+      this.breaker?.failure(err);
+      this.serveWaiterWithNewConnection();
+      throw err instanceof AnypgError ? err : connectError(this.settings.target, err);
+    }
+    this.breaker?.success();
+    this.counters.opened++;
+    const now = Date.now();
+    const conn: Conn = {
+      client,
+      id: this.nextId++,
+      createdAt: now,
+      lastUsedAt: now,
+      broken: false,
+      destroyed: false,
+      idleTimer: undefined,
+    };
+    const markBroken = () => {
+      conn.broken = true;
+      // An idle connection that died is dropped now rather than at checkout.
+      const i = this.idle.indexOf(conn);
+      if (i >= 0) {
+        this.idle.splice(i, 1);
+        clearTimeout(conn.idleTimer);
+        this.counters.staleReplaced++;
+        this.destroy(conn);
+      }
+    };
+    // Without an 'error' listener, an idle client whose server goes away crashes the process.
+    client.on('error', markBroken);
+    client.on('end', markBroken);
+    return conn;
+  }
+
+  private serveWaiterWithNewConnection(): void {
+    if (this.closed || this.waiters.length === 0 || this.total >= this.settings.max) return;
+    const waiter = this.waiters.shift()!;
+    clearTimeout(waiter.timer);
+    this.open().then(waiter.resolve, waiter.reject);
+  }
+
+  private closeIdle(conn: Conn): void {
+    const i = this.idle.indexOf(conn);
+    if (i < 0 || this.total <= this.settings.min) return;
+    this.idle.splice(i, 1);
+    this.destroy(conn);
+  }
+
+  /** Closes a connection and stops counting it. The only place `total` goes down for a live connection. */
+  private destroy(conn: Conn): Promise<void> {
+    if (conn.destroyed) return Promise.resolve();
+    conn.destroyed = true;
+    this.total--;
+    clearTimeout(conn.idleTimer);
+    return closeClient(conn);
+  }
+}
+
+async function closeClient(conn: Conn): Promise<void> {
+  const client = conn.client;
+  if (!conn.broken && socketUsable(client)) {
+    // A clean Terminate message, but never wait long for a peer that may be gone.
+    await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref?.())]);
+  }
+  connectionStream(client)?.destroy();
+}
+
+interface StreamLike {
+  destroyed?: boolean;
+  writable?: boolean;
+  readableEnded?: boolean;
+  destroy(): void;
+}
+
+function connectionStream(client: pg.Client): StreamLike | undefined {
+  return (client as unknown as { connection?: { stream?: StreamLike } }).connection?.stream;
+}
+
+/** What the socket itself says, without a round trip. */
+export function socketUsable(client: pg.Client): boolean {
+  const internal = client as unknown as { _ending?: boolean; _ended?: boolean; _queryable?: boolean };
+  if (internal._ending || internal._ended || internal._queryable === false) return false;
+  const s = connectionStream(client);
+  if (!s) return false;
+  return !s.destroyed && s.writable !== false && !s.readableEnded;
+}
+
+function closedError(): AnypgError {
+  return new AnypgError('CLIENT_CLOSED', 'This database client was closed with $close(); create a new one.');
+}
+
+function connectError(target: string, err: unknown): ConnectionErrorType {
+  // Node reports a refused connection to a name with several addresses as an AggregateError
+  // with an empty message: fall back to its code.
+  const e = err as { message?: string; code?: string };
+  const reason = e?.message || e?.code || String(err);
+  const sqlstate = (err as { code?: unknown }).code;
+  // Wrong password, unknown role or database: trying again will not help.
+  const permanent = typeof sqlstate === 'string' && (sqlstate.startsWith('28') || sqlstate === '3D000');
+  return new ConnectionError(`Could not connect to ${target}: ${reason}`, err, !permanent);
+}

@@ -1,0 +1,380 @@
+// The `pg` backend: node-postgres over TCP, through the freeze-aware pool.
+//
+// Retry rules (the reason this file exists):
+//   - a connection that is found dead before the statement is written is replaced and the
+//     statement sent on the new one (it never reached the server);
+//   - a connection that breaks after the statement was written: a plain read outside a
+//     transaction is sent once more; anything else fails with OutcomeUnknownError and is never
+//     replayed, because it may have taken effect;
+//   - at most one retry per statement; inside a transaction, none (the server rolled it back).
+import type pg from 'pg';
+import {
+  AnypgError,
+  ConfigurationError,
+  ConnectionLostError,
+  DatabaseError,
+  databaseErrorFrom,
+  OutcomeUnknownError,
+  QueryTimeoutError,
+} from '../../errors.js';
+import type { QueryEventSink } from '../../observe/events.js';
+import type { CircuitBreaker } from '../../resilience/breaker.js';
+import { isReplaySafe } from '../../resilience/replay.js';
+import type {
+  Executor,
+  PoolStats,
+  QueryResult,
+  Statement,
+  TransactionConfig,
+  Transport,
+} from '../../transport/contract.js';
+import type { BackendInfo, Capabilities } from '../../transport/info.js';
+import { sendCancel } from './cancel.js';
+import { type Conn, type Counters, FreezeAwarePool, type PoolSettings, socketUsable } from './pool.js';
+import { builderTypes } from './types.js';
+
+export interface PgTransportOptions {
+  pool: PoolSettings;
+  /** Options for each pg.Client, password excluded. */
+  client: pg.ClientConfig;
+  password: string | undefined;
+  /** Client-side limit for one statement; the statement is cancelled on the server when it passes. */
+  queryTimeoutMs: number | undefined;
+  /** Warn when a transaction holds its connection longer than this. */
+  leakWarningMs: number | undefined;
+  breaker: CircuitBreaker | undefined;
+  events: QueryEventSink;
+  info: BackendInfo;
+}
+
+/**
+ * Connection-level failure (socket closed or reset, connection timeout): no answer from the server.
+ * Told apart from a server's error (it has a SQLSTATE and severity) and from a client-side error
+ * such as a parameter pg cannot serialise (the connection is still fine then).
+ */
+function isConnectionFailure(err: unknown, conn: Conn): boolean {
+  if (err instanceof AnypgError || isServerError(err)) return false;
+  return conn.broken || !socketUsable(conn.client);
+}
+
+function isServerError(err: unknown): err is { message: string; code: string } & Record<string, unknown> {
+  const e = err as { severity?: unknown; code?: unknown };
+  return !!e && typeof e.severity === 'string' && typeof e.code === 'string';
+}
+
+export class PgTransport implements Transport {
+  readonly info: BackendInfo;
+  readonly capabilities: Capabilities;
+  readonly #pool: FreezeAwarePool;
+  readonly #opts: PgTransportOptions;
+  readonly #counters: Counters = { opened: 0, staleReplaced: 0, acquireTimeouts: 0, retries: 0, outcomeUnknown: 0 };
+
+  constructor(opts: PgTransportOptions) {
+    this.#opts = opts;
+    this.info = opts.info;
+    this.capabilities = {
+      interactiveTransactions: true,
+      savepoints: true,
+      batchAtomic: true,
+      batchRoundTrips: (n) => n + 2,
+      namedStatements: true,
+      maxConnections: opts.pool.max,
+    };
+    this.#pool = new FreezeAwarePool(opts.pool, () => this.#connect(), opts.breaker, this.#counters);
+  }
+
+  #builderTypes: ReturnType<typeof builderTypes> | undefined;
+
+  async #connect(): Promise<pg.Client> {
+    const { default: pgModule } = await import('pg');
+    this.#builderTypes ??= builderTypes(pgModule.types);
+    const password = this.#opts.password;
+    // The password is handed over through a function so it is not a plain field of the config.
+    const client = new pgModule.Client({ ...this.#opts.client, password: () => password ?? '' });
+    // Until the pool attaches its own, keep an early socket error from crashing the process.
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  }
+
+  stats(): PoolStats {
+    return { ...this.#pool.stats(), ...this.#counters, circuit: this.#opts.breaker?.state ?? 'closed' };
+  }
+
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
+
+  async query(stmt: Statement): Promise<QueryResult> {
+    const started = performance.now();
+    let retried = false;
+    try {
+      for (;;) {
+        const conn = await this.#pool.acquire();
+        const sent = socketUsable(conn.client);
+        try {
+          if (!sent) throw new Error('connection was closed while idle');
+          const result = await this.#run(conn, stmt);
+          this.#pool.release(conn);
+          this.#emit(stmt, started, retried, result);
+          return result;
+        } catch (err) {
+          if (sent && !isConnectionFailure(err, conn)) {
+            // The server answered (or pg refused a parameter): the connection is in a known state,
+            // except after a client-side error, where pg may have sent half a message: close it.
+            this.#pool.release(conn, !isServerError(err));
+            throw err;
+          }
+          this.#pool.release(conn, true);
+          if (!retried && (!sent || isReplaySafe(stmt.text))) {
+            retried = true;
+            this.#counters.retries++;
+            continue;
+          }
+          throw this.#lost(err, sent, stmt);
+        }
+      }
+    } catch (err) {
+      const mapped = mapError(err);
+      this.#emit(stmt, started, retried, undefined, mapped);
+      throw mapped;
+    }
+  }
+
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig): Promise<T> {
+    const conn = await this.#beginOnFreshConnection(config);
+    const leak = this.#leakTimer();
+    let finished = false;
+    const tx: Executor = {
+      query: async (stmt) => {
+        if (finished) {
+          throw new AnypgError(
+            'UNSUPPORTED',
+            'This transaction has already ended: a query ran after its callback returned. Await every query inside db.transaction().',
+          );
+        }
+        const started = performance.now();
+        try {
+          const r = await this.#run(conn, stmt);
+          this.#emit(stmt, started, false, r);
+          return r;
+        } catch (err) {
+          const mapped = isConnectionFailure(err, conn)
+            ? new ConnectionLostError(
+                'The connection broke inside a transaction. The server rolls back an unfinished transaction when its connection ends, so nothing of it was kept: it is safe to run the whole transaction again.',
+                err,
+              )
+            : mapError(err);
+          this.#emit(stmt, started, false, undefined, mapped);
+          throw mapped;
+        }
+      },
+    };
+    try {
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (err) {
+        finished = true;
+        await this.#rollback(conn);
+        throw err;
+      }
+      finished = true;
+      await this.#commit(conn);
+      return result;
+    } finally {
+      clearTimeout(leak);
+    }
+  }
+
+  /** BEGIN is safe to send again: on a connection that turns out dead, retry once on a new one. */
+  async #beginOnFreshConnection(config?: TransactionConfig): Promise<Conn> {
+    const begin = { text: beginStatement(config), params: [], rowMode: 'array' as const, parse: 'raw' as const };
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.#pool.acquire();
+      try {
+        if (!socketUsable(conn.client)) throw new Error('connection was closed while idle');
+        await this.#run(conn, begin);
+        return conn;
+      } catch (err) {
+        if (socketUsable(conn.client) && !isConnectionFailure(err, conn)) {
+          this.#pool.release(conn);
+          throw mapError(err);
+        }
+        this.#pool.release(conn, true);
+        if (attempt > 0) throw this.#lost(err, false, begin);
+        this.#counters.retries++;
+      }
+    }
+  }
+
+  async #commit(conn: Conn): Promise<void> {
+    try {
+      await this.#run(conn, { text: 'commit', params: [], rowMode: 'array', parse: 'raw' });
+      this.#pool.release(conn);
+    } catch (err) {
+      if (!isConnectionFailure(err, conn)) {
+        // The server refused the COMMIT (serialization failure, deferred constraint): it rolled back.
+        this.#pool.release(conn);
+        throw mapError(err);
+      }
+      this.#pool.release(conn, true);
+      this.#counters.outcomeUnknown++;
+      throw new OutcomeUnknownError(
+        'COMMIT was sent but the connection broke before the server confirmed it: the transaction may or may not have been committed. anypg does not replay it. Check the data before running it again.',
+        err,
+      );
+    }
+  }
+
+  async #rollback(conn: Conn): Promise<void> {
+    if (!socketUsable(conn.client)) {
+      this.#pool.release(conn, true);
+      return;
+    }
+    try {
+      await this.#run(conn, { text: 'rollback', params: [], rowMode: 'array', parse: 'raw' });
+      this.#pool.release(conn);
+    } catch {
+      this.#pool.release(conn, true);
+    }
+  }
+
+  #leakTimer(): ReturnType<typeof setTimeout> | undefined {
+    const ms = this.#opts.leakWarningMs;
+    if (!ms) return undefined;
+    const since = Date.now();
+    const t = setTimeout(() => {
+      this.#opts.events.warn({
+        code: 'CONNECTION_HELD',
+        message: `A transaction has held its connection for ${Date.now() - since} ms (pool.leakWarningMs is ${ms}). Is a transaction waiting on something slow, or was a query left un-awaited?`,
+      });
+    }, ms);
+    t.unref?.();
+    return t;
+  }
+
+  #lost(err: unknown, sent: boolean, stmt: Statement): AnypgError {
+    if (!sent || isReplaySafe(stmt.text)) {
+      return new ConnectionLostError(
+        'The database connection broke twice in a row before the statement could complete; it did not take effect. Check the database and network, then retry.',
+        err,
+      );
+    }
+    this.#counters.outcomeUnknown++;
+    return new OutcomeUnknownError(
+      'The connection broke after the statement was sent, so it may or may not have taken effect. anypg does not replay statements that can write. Check the data before running it again.',
+      err,
+    );
+  }
+
+  /** One statement on one connection, bounded by the query timeout. */
+  #run(conn: Conn, stmt: Statement): Promise<QueryResult> {
+    const config: pg.QueryConfig & { rowMode?: 'array' } = {
+      text: stmt.text,
+      values: stmt.params as unknown[],
+    };
+    if (stmt.name) config.name = stmt.name;
+    if (stmt.rowMode === 'array') config.rowMode = 'array';
+    if (stmt.parse === 'builder') (config as { types?: unknown }).types = this.#builderTypes;
+    const running = conn.client.query(config) as unknown as Promise<pg.QueryResult>;
+    const limit = this.#opts.queryTimeoutMs;
+    const shaped = running.then(shape);
+    if (!limit) return shaped;
+    return new Promise<QueryResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        void this.#cancel(conn);
+        // Give the server a moment to answer the cancel (57014) before giving up on the connection.
+        const grace = setTimeout(() => {
+          conn.broken = true;
+          reject(
+            new QueryTimeoutError(
+              `The statement did not finish within queryTimeoutMs (${limit} ms) and the server did not confirm the cancel; the connection was closed. Whether a write took effect is unknown.`,
+            ),
+          );
+        }, 2000);
+        shaped.then(
+          () => clearTimeout(grace),
+          () => clearTimeout(grace),
+        );
+      }, limit);
+      shaped.then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  async #cancel(conn: Conn): Promise<void> {
+    const c = conn.client as unknown as {
+      processID: number | null;
+      secretKey: number | null;
+      host: string;
+      port: number;
+    };
+    if (c.processID === null || c.secretKey === null) return;
+    await sendCancel(c.host, c.port, c.processID, c.secretKey);
+  }
+
+  #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
+    const sink = this.#opts.events;
+    if (!sink.enabled) return;
+    sink.query({
+      backend: 'pg',
+      sql: stmt.text,
+      durationMs: performance.now() - started,
+      command: result?.command,
+      rowCount: result?.rowCount ?? undefined,
+      retried,
+      errorCode: error?.code,
+      sqlstate: error instanceof DatabaseError ? error.sqlstate : undefined,
+    });
+  }
+}
+
+function shape(r: pg.QueryResult): QueryResult {
+  return {
+    command: r.command,
+    rowCount: r.rowCount,
+    fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+    rows: r.rows,
+  };
+}
+
+function mapError(err: unknown): AnypgError {
+  if (err instanceof AnypgError) return err;
+  if (isServerError(err)) return databaseErrorFrom(err);
+  return new ConnectionLostError('The database connection failed.', err);
+}
+
+const ISOLATION_LEVELS = new Set(['read uncommitted', 'read committed', 'repeatable read', 'serializable']);
+const ACCESS_MODES = new Set(['read only', 'read write']);
+
+export function beginStatement(config?: TransactionConfig): string {
+  if (!config) return 'begin';
+  const parts = ['begin'];
+  // These go into SQL text: accept only the keywords PostgreSQL knows.
+  if (config.isolationLevel) {
+    if (!ISOLATION_LEVELS.has(config.isolationLevel)) {
+      throw new ConfigurationError(
+        'isolationLevel',
+        `isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}.`,
+      );
+    }
+    parts.push(`isolation level ${config.isolationLevel}`);
+  }
+  if (config.accessMode) {
+    if (!ACCESS_MODES.has(config.accessMode)) {
+      throw new ConfigurationError('accessMode', `accessMode must be 'read only' or 'read write'.`);
+    }
+    parts.push(config.accessMode);
+  }
+  if (config.deferrable !== undefined) parts.push(config.deferrable ? 'deferrable' : 'not deferrable');
+  return parts.join(' ');
+}

@@ -1,0 +1,114 @@
+// createDb's options, their defaults, and their validation.
+
+import { ConfigurationError } from '../errors.js';
+import type { ObserveOptions } from '../observe/events.js';
+import type { BreakerOptions } from '../resilience/breaker.js';
+import type { RuntimeName } from '../runtime/detect.js';
+import type { SslMode, SslOptions } from './tls.js';
+
+export interface PoolOptions {
+  /** Most connections open at once. Default: 1 on AWS Lambda; elsewhere cores x 2 + 1. */
+  max?: number;
+  /** Connections kept open while idle. Default 0. */
+  min?: number;
+  /**
+   * An idle connection older than this is closed, and is never used again even if the process was
+   * frozen while the timer should have fired (checked by wall clock at checkout). Default 120 s on
+   * Lambda (below the ~350 s after which Lambda's network drops idle connections, and below common
+   * load-balancer and NAT idle limits of 240-350 s), 30 s elsewhere.
+   */
+  idleTimeoutMs?: number;
+  /** A connection older than this is replaced at its next checkout (DNS failover, rotated credentials). Default 30 min. */
+  maxLifetimeMs?: number;
+  /** Opening a connection (TCP, TLS, authentication) fails after this. Default 5 s. */
+  connectTimeoutMs?: number;
+  /** Waiting for a free connection fails with POOL_EXHAUSTED after this. Default 10 s. */
+  acquireTimeoutMs?: number;
+  /** TCP keepalive on every connection. Default true. */
+  keepAlive?: boolean;
+  /** Idle time before the first keepalive probe. Default 30 s. */
+  keepAliveInitialDelayMs?: number;
+  /** Warn (onWarning) when a transaction holds its connection longer than this. Default 10 s; 0 turns it off. */
+  leakWarningMs?: number;
+}
+
+export interface CreateDbOptions<TSchema extends Record<string, unknown> = Record<string, never>>
+  extends ObserveOptions {
+  /** Drizzle schema (tables and relations) for `db.query.*`. */
+  schema?: TSchema;
+  /** Drizzle's column name casing. */
+  casing?: 'snake_case' | 'camelCase';
+  /** Connection URL. Default: DATABASE_URL from `env`, read when createDb() is called. */
+  url?: string;
+  /** Where to read DATABASE_URL from. Default: process.env. */
+  env?: Record<string, unknown>;
+  /** Force a backend instead of detecting one. */
+  backend?: 'pg';
+  pool?: PoolOptions;
+  /** TLS: an sslmode name or detailed options. Default: verify-full for remote hosts, none for local ones. */
+  ssl?: SslMode | SslOptions;
+  /** Sent as a startup parameter (never with SET). Default: the Lambda function name, else "anypg". */
+  applicationName?: string;
+  /** Server-side limit per statement (statement_timeout, a startup parameter). Default 30 s; 0 turns it off. */
+  statementTimeoutMs?: number;
+  /**
+   * Client-side limit per statement, for a server or network that stops answering: the statement is
+   * cancelled and fails with QUERY_TIMEOUT. Default: statementTimeoutMs + 5 s; 0 turns it off.
+   */
+  queryTimeoutMs?: number;
+  /** Fail fast after repeated connection failures. Default { failureThreshold: 5, cooldownMs: 10000 }; false turns it off. */
+  circuitBreaker?: BreakerOptions | false;
+}
+
+export interface ResolvedPoolOptions {
+  max: number;
+  min: number;
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  connectTimeoutMs: number;
+  acquireTimeoutMs: number;
+  keepAlive: boolean;
+  keepAliveInitialDelayMs: number;
+  leakWarningMs: number;
+}
+
+export function resolvePoolOptions(pool: PoolOptions = {}, runtime: RuntimeName, cores: number): ResolvedPoolOptions {
+  const lambda = runtime === 'aws-lambda';
+  const resolved: ResolvedPoolOptions = {
+    // Lambda runs one invocation at a time per container: a second connection would only ever be
+    // idle, and containers x connections is what exhausts max_connections.
+    max: pool.max ?? (lambda ? 1 : cores * 2 + 1),
+    min: pool.min ?? 0,
+    idleTimeoutMs: pool.idleTimeoutMs ?? (lambda ? 120_000 : 30_000),
+    maxLifetimeMs: pool.maxLifetimeMs ?? 30 * 60_000,
+    connectTimeoutMs: pool.connectTimeoutMs ?? 5_000,
+    acquireTimeoutMs: pool.acquireTimeoutMs ?? 10_000,
+    keepAlive: pool.keepAlive ?? true,
+    keepAliveInitialDelayMs: pool.keepAliveInitialDelayMs ?? 30_000,
+    leakWarningMs: pool.leakWarningMs ?? 10_000,
+  };
+  positiveInt('pool.max', resolved.max, 1);
+  positiveInt('pool.min', resolved.min, 0);
+  if (resolved.min > resolved.max) {
+    throw new ConfigurationError('pool.min', `pool.min (${resolved.min}) is larger than pool.max (${resolved.max}).`);
+  }
+  for (const key of ['idleTimeoutMs', 'maxLifetimeMs', 'connectTimeoutMs', 'acquireTimeoutMs'] as const) {
+    positiveInt(`pool.${key}`, resolved[key], 1);
+  }
+  positiveInt('pool.keepAliveInitialDelayMs', resolved.keepAliveInitialDelayMs, 0);
+  positiveInt('pool.leakWarningMs', resolved.leakWarningMs, 0);
+  return resolved;
+}
+
+export function positiveInt(option: string, value: unknown, min: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new ConfigurationError(option, `${option} must be an integer >= ${min}, got ${describe(value)}.`);
+  }
+}
+
+/** Describes a bad value without echoing long strings (which could be secrets). */
+function describe(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return String(value);
+  return `a ${typeof value}`;
+}

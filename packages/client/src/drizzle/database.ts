@@ -1,0 +1,101 @@
+// The handle users hold: a Drizzle PgDatabase plus `$`-prefixed extras and batch().
+import { entityKind } from 'drizzle-orm';
+import { PgDatabase, PgDialect } from 'drizzle-orm/pg-core';
+import {
+  createTableRelationsHelpers,
+  type ExtractTablesWithRelations,
+  extractTablesRelationalConfig,
+  type RelationalSchemaConfig,
+  type TablesRelationalConfig,
+} from 'drizzle-orm/relations';
+import type { PoolStats, Transport } from '../transport/contract.js';
+import type { BackendInfo, Capabilities } from '../transport/info.js';
+import { type AnypgQueryResultHKT, AnypgSession, type BatchItem } from './session.js';
+
+export interface PingResult {
+  ok: boolean;
+  latencyMs: number;
+  /** anypg's error code when the check failed. */
+  error?: string;
+}
+
+type BatchResults<T extends readonly BatchItem[]> = { [K in keyof T]: Awaited<T[K]> };
+
+export class AnypgDatabase<
+  TFullSchema extends Record<string, unknown> = Record<string, never>,
+  TSchema extends TablesRelationalConfig = ExtractTablesWithRelations<TFullSchema>,
+> extends PgDatabase<AnypgQueryResultHKT, TFullSchema, TSchema> {
+  static override readonly [entityKind]: string = 'AnypgDatabase';
+  readonly #transport: Transport;
+  readonly #session: AnypgSession<TFullSchema, TSchema>;
+
+  constructor(
+    dialect: PgDialect,
+    session: AnypgSession<TFullSchema, TSchema>,
+    schema: RelationalSchemaConfig<TSchema> | undefined,
+    transport: Transport,
+  ) {
+    super(dialect, session, schema);
+    this.#transport = transport;
+    this.#session = session;
+  }
+
+  /** Runs the queries atomically, in order; one result per query, as if each ran alone. */
+  async batch<const T extends readonly [BatchItem, ...BatchItem[]]>(queries: T): Promise<BatchResults<T>> {
+    return (await this.#session.batch(queries)) as BatchResults<T>;
+  }
+
+  /** What was chosen and why (runtime, backend, reason, target without password, TLS mode, pool). */
+  get $backend(): BackendInfo {
+    return this.#transport.info;
+  }
+
+  /** What this backend can do, known before any call. */
+  get $capabilities(): Capabilities {
+    return this.#transport.capabilities;
+  }
+
+  /** Connection counts and counters (opened, stale replaced, acquire timeouts, retries, outcome unknown). */
+  $stats(): PoolStats {
+    return this.#transport.stats();
+  }
+
+  /** Health check: one `select 1`. Never throws. */
+  async $ping(): Promise<PingResult> {
+    const started = performance.now();
+    try {
+      await this.#transport.query({ text: 'select 1', params: [], rowMode: 'array', parse: 'raw' });
+      return { ok: true, latencyMs: performance.now() - started };
+    } catch (err) {
+      return { ok: false, latencyMs: performance.now() - started, error: (err as { code?: string }).code ?? 'UNKNOWN' };
+    }
+  }
+
+  /** Closes every connection. The client cannot be used afterwards. */
+  $close(): Promise<void> {
+    return this.#transport.close();
+  }
+}
+
+export function buildDatabase<TFullSchema extends Record<string, unknown>>(
+  transport: Transport,
+  options: { schema?: TFullSchema; casing?: 'snake_case' | 'camelCase' },
+): AnypgDatabase<TFullSchema> {
+  const dialect = new PgDialect(options.casing ? { casing: options.casing } : {});
+  let schema: RelationalSchemaConfig<ExtractTablesWithRelations<TFullSchema>> | undefined;
+  if (options.schema) {
+    const tables = extractTablesRelationalConfig(options.schema, createTableRelationsHelpers);
+    schema = {
+      fullSchema: options.schema,
+      schema: tables.tables as ExtractTablesWithRelations<TFullSchema>,
+      tableNamesMap: tables.tableNamesMap,
+    };
+  }
+  const session = new AnypgSession<TFullSchema, ExtractTablesWithRelations<TFullSchema>>(
+    dialect,
+    transport,
+    transport,
+    schema,
+  );
+  return new AnypgDatabase(dialect, session, schema, transport);
+}

@@ -1,0 +1,71 @@
+// The small contract every backend implements. The Drizzle layer (drizzle/session.ts) speaks only
+// this; a backend is a folder under backends/ that turns these calls into its wire protocol.
+import type { BackendInfo, Capabilities } from './info.js';
+
+export interface Field {
+  name: string;
+  /** PostgreSQL type OID. */
+  dataTypeID: number;
+}
+
+/** What a statement returns, the same on every backend. */
+export interface QueryResult<Row = unknown> {
+  /** The command tag's verb: SELECT, INSERT, UPDATE, DELETE, CREATE, ... */
+  command: string;
+  /** Rows affected or returned; null for commands without a count. */
+  rowCount: number | null;
+  fields: Field[];
+  rows: Row[];
+}
+
+export interface Statement {
+  text: string;
+  params: unknown[];
+  /** `array`: rows as arrays (the query builder); `object`: rows keyed by column name (execute). */
+  rowMode: 'array' | 'object';
+  /**
+   * `builder`: date/time/interval values stay strings, for drizzle's column mappers;
+   * `raw`: every value parsed as node-postgres parses it by default.
+   */
+  parse: 'builder' | 'raw';
+  /** A prepared statement name (drizzle's `.prepare(name)`); backends that cannot keep it ignore it. */
+  name?: string;
+}
+
+export interface TransactionConfig {
+  isolationLevel?: 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable';
+  accessMode?: 'read only' | 'read write';
+  deferrable?: boolean;
+}
+
+/** Runs statements on one connection or session (a transaction holds one). */
+export interface Executor {
+  query(stmt: Statement): Promise<QueryResult>;
+}
+
+export interface PoolStats {
+  /** Connections open or opening. */
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+  /** Connections opened since the client was created. */
+  opened: number;
+  /** Idle connections found dead or too old at checkout (e.g. after a Lambda freeze) and replaced. */
+  staleReplaced: number;
+  acquireTimeouts: number;
+  /** Statements run again after a connection broke (only when that was safe). */
+  retries: number;
+  /** Statements that failed with OUTCOME_UNKNOWN (never replayed). */
+  outcomeUnknown: number;
+  circuit: 'closed' | 'open' | 'half-open';
+}
+
+export interface Transport extends Executor {
+  readonly info: BackendInfo;
+  readonly capabilities: Capabilities;
+  /** Runs `fn` inside BEGIN ... COMMIT on one session; ROLLBACK when it throws. */
+  transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig): Promise<T>;
+  stats(): PoolStats;
+  close(): Promise<void>;
+}

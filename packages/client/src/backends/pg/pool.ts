@@ -161,9 +161,10 @@ export class FreezeAwarePool {
       client = await this.connect();
     } catch (err) {
       this.total--;
-      this.breaker?.failure(err);
+      const wrapped = err instanceof AnypgError ? err : connectError(this.settings.target, err);
+      this.breaker?.failure(wrapped);
       this.serveWaiterWithNewConnection();
-      throw err instanceof AnypgError ? err : connectError(this.settings.target, err);
+      throw wrapped;
     }
     this.breaker?.success();
     this.counters.opened++;

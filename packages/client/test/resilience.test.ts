@@ -1,0 +1,270 @@
+// What happens when connections die, stall or run out, against a real PostgreSQL. A TCP proxy in
+// front of the server lets a test cut a connection at an exact point or count round trips.
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AnypgWarning,
+  CircuitOpenError,
+  ConnectionError,
+  createDb,
+  OutcomeUnknownError,
+  PoolExhaustedError,
+  type QueryEvent,
+  StatementTimeoutError,
+} from '../src/node.js';
+import { admin, backendsNamed, databaseUrl, serverPort, uniqueName, viaPort } from './support/db.js';
+import { startProxy, type TestProxy } from './support/proxy.js';
+
+const table = uniqueName('res');
+let proxy: TestProxy;
+
+beforeAll(async () => {
+  await admin((c) => c.query(`create table ${table} (id serial primary key, v text)`));
+  proxy = await startProxy(serverPort());
+});
+afterAll(async () => {
+  await proxy.close();
+  await admin((c) => c.query(`drop table ${table}`));
+});
+
+const countRows = (v: string) =>
+  admin(async (c) => Number((await c.query(`select count(*)::int as n from ${table} where v = $1`, [v])).rows[0].n));
+
+describe('warm reuse', () => {
+  it('N warm invocations on Lambda share exactly one backend connection', async () => {
+    const app = uniqueName('lambda');
+    const db = createDb({ url: databaseUrl(), env: { AWS_LAMBDA_FUNCTION_NAME: app } });
+    expect(db.$backend.runtime).toBe('aws-lambda');
+    expect(db.$backend.pool.max).toBe(1);
+    expect(db.$backend.reason).toMatch(/AWS_LAMBDA_FUNCTION_NAME/);
+    // application_name defaults to the function name, sent as a startup parameter.
+    for (let i = 0; i < 25; i++) await db.execute(sql`select ${i}::int as i`);
+    // Concurrent calls inside one invocation queue for the single connection.
+    await Promise.all(Array.from({ length: 10 }, () => db.execute(sql`select 1`)));
+    expect(await backendsNamed(app)).toHaveLength(1);
+    expect(db.$stats()).toMatchObject({ total: 1, opened: 1, staleReplaced: 0 });
+    await db.$close();
+    expect(await backendsNamed(app)).toHaveLength(0);
+  });
+
+  it('a Node server gets a pool sized cores x 2 + 1, and connects only when first used', async () => {
+    const app = uniqueName('node');
+    const db = createDb({ url: databaseUrl(), env: {}, applicationName: app });
+    expect(db.$backend.runtime).toBe('node');
+    expect(db.$backend.pool.max).toBeGreaterThanOrEqual(3);
+    expect(await backendsNamed(app)).toHaveLength(0);
+    expect((await db.$ping()).ok).toBe(true);
+    expect(await backendsNamed(app)).toHaveLength(1);
+    await db.$close();
+  });
+
+  it('a warm statement costs exactly one round trip', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {} });
+    await db.execute(sql`select 1`); // connect
+    proxy.resetCounts();
+    await db.execute(sql`select ${'x'}::text as t, ${2}::int as n`);
+    expect(proxy.roundTrips()).toBe(1);
+    await db.$close();
+  });
+});
+
+describe('dead connections', () => {
+  it('a connection killed by the server while idle is replaced, and the next call succeeds', async () => {
+    const app = uniqueName('killed');
+    const db = createDb({ url: databaseUrl(), env: { AWS_LAMBDA_FUNCTION_NAME: app } });
+    await db.execute(sql`select 1`);
+    const [pid] = await backendsNamed(app);
+    await admin((c) => c.query('select pg_terminate_backend($1)', [pid]));
+    await new Promise((r) => setTimeout(r, 50));
+    const res = await db.execute<{ ok: number }>(sql`select 1 as ok`);
+    expect(res.rows).toEqual([{ ok: 1 }]);
+    expect(db.$stats()).toMatchObject({ opened: 2, staleReplaced: 1, retries: 0 });
+    await db.$close();
+  });
+
+  it('idle_session_timeout closing the connection is survived with one reconnect', async () => {
+    const url = new URL(databaseUrl());
+    url.searchParams.set('options', '-c idle_session_timeout=100');
+    const db = createDb({ url: url.toString(), env: { AWS_LAMBDA_FUNCTION_NAME: uniqueName('ist') } });
+    await db.execute(sql`select 1`);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await db.execute<{ ok: number }>(sql`select 1 as ok`)).rows).toEqual([{ ok: 1 }]);
+    expect(db.$stats()).toMatchObject({ opened: 2, staleReplaced: 1 });
+    await db.$close();
+  });
+
+  it('an idle connection older than idleTimeoutMs is not used, even if no timer ran', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {}, pool: { idleTimeoutMs: 50 } });
+    await db.execute(sql`select 1`);
+    // Simulate a frozen process: the idle timer cannot fire while we block the event loop.
+    const until = Date.now() + 120;
+    while (Date.now() < until) {
+      /* busy wait past the idle timeout */
+    }
+    const before = proxy.connections();
+    await db.execute(sql`select 1`);
+    expect(proxy.connections()).toBe(before + 1);
+    expect(db.$stats().staleReplaced).toBe(1);
+    await db.$close();
+  });
+
+  it('a write whose connection dies after it was sent is not replayed', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {} });
+    await db.execute(sql`select 1`);
+    const v = uniqueName('w');
+    proxy.killAfterNextClientChunk();
+    const err = await db.execute(sql.raw(`insert into ${table} (v) values ('${v}')`)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect((err as OutcomeUnknownError).retryable).toBe(false);
+    // It reached the server (and committed) exactly once: no second copy from a replay.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await countRows(v)).toBe(1);
+    expect(db.$stats()).toMatchObject({ retries: 0, outcomeUnknown: 1 });
+    // The client carries on with a new connection.
+    expect((await db.$ping()).ok).toBe(true);
+    await db.$close();
+  });
+
+  it('a read whose connection dies after it was sent is retried once', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {} });
+    await db.execute(sql`select 1`);
+    proxy.killAfterNextClientChunk();
+    const res = await db.execute<{ n: number }>(sql`select 7 as n`);
+    expect(res.rows).toEqual([{ n: 7 }]);
+    expect(db.$stats().retries).toBe(1);
+    await db.$close();
+  });
+
+  it('a COMMIT whose connection dies is reported as outcome unknown', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {} });
+    const v = uniqueName('c');
+    const err = await db
+      .transaction(async (tx) => {
+        await tx.execute(sql.raw(`insert into ${table} (v) values ('${v}')`));
+        proxy.killAfterNextClientChunk(); // the next bytes are COMMIT
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect((err as Error).message).toMatch(/COMMIT/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await countRows(v)).toBe(1);
+    await db.$close();
+  });
+
+  it('an error on an idle connection does not crash the process', async () => {
+    const app = uniqueName('idleerr');
+    const db = createDb({ url: databaseUrl(), env: {}, applicationName: app, pool: { max: 3 } });
+    await Promise.all([db.execute(sql`select pg_sleep(0.05)`), db.execute(sql`select pg_sleep(0.05)`)]);
+    const pids = await backendsNamed(app);
+    expect(pids.length).toBe(2);
+    await admin((c) =>
+      c.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [app]),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(db.$stats().idle).toBe(0);
+    expect((await db.$ping()).ok).toBe(true);
+    await db.$close();
+  });
+});
+
+describe('limits', () => {
+  it('a full pool fails with POOL_EXHAUSTED after the acquire timeout', async () => {
+    const db = createDb({ url: databaseUrl(), env: {}, pool: { max: 1, acquireTimeoutMs: 150 } });
+    let release!: () => void;
+    const held = db.transaction(() => new Promise<void>((r) => (release = r)));
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    const err = await db.execute(sql`select 1`).catch((e: unknown) => e);
+    const waited = Date.now() - started;
+    release();
+    await held;
+    expect(err).toBeInstanceOf(PoolExhaustedError);
+    expect((err as PoolExhaustedError).httpStatus).toBe(503);
+    expect((err as PoolExhaustedError).message).toMatch(/in use/);
+    expect(waited).toBeGreaterThanOrEqual(140);
+    expect(db.$stats().acquireTimeouts).toBe(1);
+    await db.$close();
+  });
+
+  it('a statement over statement_timeout is cancelled and the connection stays usable', async () => {
+    const db = createDb({ url: databaseUrl(), env: {}, statementTimeoutMs: 100, pool: { max: 1 } });
+    const pid = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
+    const err = await db.execute(sql`select pg_sleep(5)`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StatementTimeoutError);
+    expect((err as StatementTimeoutError).sqlstate).toBe('57014');
+    expect((err as StatementTimeoutError).code).toBe('STATEMENT_TIMEOUT');
+    const after = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
+    expect(after).toBe(pid);
+    expect(db.$stats().opened).toBe(1);
+    await db.$close();
+  });
+
+  it('the client-side query timeout cancels the statement on the server', async () => {
+    const db = createDb({ url: databaseUrl(), env: {}, statementTimeoutMs: 0, queryTimeoutMs: 100, pool: { max: 1 } });
+    const pid = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
+    const err = await db.execute(sql`select pg_sleep(5)`).catch((e: unknown) => e);
+    expect((err as StatementTimeoutError).sqlstate).toBe('57014');
+    const after = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
+    expect(after).toBe(pid);
+    await db.$close();
+  });
+
+  it('the circuit opens after repeated connection failures, fails fast, then probes', async () => {
+    proxy.refuse(true);
+    const db = createDb({
+      url: viaPort(proxy.port),
+      env: {},
+      circuitBreaker: { failureThreshold: 2, cooldownMs: 200 },
+    });
+    try {
+      expect(await db.execute(sql`select 1`).catch((e: unknown) => e)).toBeInstanceOf(ConnectionError);
+      expect(await db.execute(sql`select 1`).catch((e: unknown) => e)).toBeInstanceOf(ConnectionError);
+      const before = proxy.connections();
+      const open = await db.execute(sql`select 1`).catch((e: unknown) => e);
+      expect(open).toBeInstanceOf(CircuitOpenError);
+      expect((open as CircuitOpenError).message).toMatch(/fails fast/);
+      expect((open as CircuitOpenError).cause).toBeInstanceOf(ConnectionError);
+      expect(db.$stats().circuit).toBe('open');
+      expect(proxy.connections()).toBe(before);
+      proxy.refuse(false);
+      await new Promise((r) => setTimeout(r, 250));
+      expect(db.$stats().circuit).toBe('half-open');
+      expect((await db.execute<{ ok: number }>(sql`select 1 as ok`)).rows).toEqual([{ ok: 1 }]);
+      expect(db.$stats().circuit).toBe('closed');
+    } finally {
+      proxy.refuse(false);
+      await db.$close();
+    }
+  });
+});
+
+describe('observability', () => {
+  it('query events carry timing and codes but never parameter values', async () => {
+    const events: QueryEvent[] = [];
+    const db = createDb({ url: databaseUrl(), env: {}, onQuery: (e) => events.push(e) });
+    await db.execute(sql`select ${'secret-param-value'}::text as t`);
+    await db.execute(sql`select 1/0`).catch(() => undefined);
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({ backend: 'pg', command: 'SELECT', rowCount: 1, retried: false });
+    expect(events[0]!.sql).toContain('$1');
+    expect(events[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(events[1]).toMatchObject({ errorCode: 'DATABASE', sqlstate: '22012' });
+    expect(JSON.stringify(events)).not.toContain('secret-param-value');
+    await db.$close();
+  });
+
+  it('warns when a transaction holds its connection too long', async () => {
+    const warnings: AnypgWarning[] = [];
+    const db = createDb({
+      url: databaseUrl(),
+      env: {},
+      pool: { leakWarningMs: 30 },
+      onWarning: (w) => warnings.push(w),
+    });
+    await db.transaction(async () => new Promise((r) => setTimeout(r, 120)));
+    expect(warnings.map((w) => w.code)).toEqual(['CONNECTION_HELD']);
+    await db.transaction(async () => undefined);
+    expect(warnings).toHaveLength(1);
+    await db.$close();
+  });
+});

@@ -36,7 +36,13 @@ export function parseConnectionString(value: string, option = 'url'): Connection
     url = new URL(value);
   } catch {
     // Deliberately no cause: Node's TypeError carries the full input, password included.
-    throw new ConfigurationError(option, `${option} is not a valid connection URL. ${ENCODE_HINT}`);
+    const rest = value.slice(value.indexOf('://') + 3);
+    const userinfo = rest.slice(0, Math.max(0, rest.lastIndexOf('@')));
+    const specific = [...'#/?']
+      .filter((ch) => userinfo.includes(ch))
+      .map((ch) => `'${ch}' as ${encodeURIComponent(ch)}`);
+    const hint = specific.length ? ` If the password contains them, write ${specific.join(', ')}.` : '';
+    throw new ConfigurationError(option, `${option} is not a valid connection URL.${hint} ${ENCODE_HINT}`);
   }
   if (url.hash) {
     throw new ConfigurationError(

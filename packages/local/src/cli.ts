@@ -3,7 +3,6 @@
 // your code, then runs until Ctrl-C, and stops every process it started on the way out.
 import { parseArgs } from 'node:util';
 import { LocalError } from './errors.js';
-import { lambdaCommand } from './lambda/command.js';
 import { neonCommand } from './neon/command.js';
 import { postgresCommand } from './postgres/command.js';
 
@@ -15,7 +14,6 @@ export interface Command {
 
 const commands: Record<string, Command> = {
   postgres: postgresCommand,
-  lambda: lambdaCommand,
   neon: neonCommand,
 };
 

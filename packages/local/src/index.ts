@@ -4,13 +4,3 @@ export * from './neon/server.js';
 export { assertPortFree, freePort } from './ports.js';
 export { findBinaries, type PostgresBinaries } from './postgres/binaries.js';
 export { type AuthMethod, type LocalPostgres, type StartPostgresOptions, startPostgres } from './postgres/server.js';
-export { type HttpApiEventV2, toHttpApiEvent } from './lambda/http-api-event.js';
-export { type LocalGateway, type StartGatewayOptions, startGateway } from './lambda/gateway.js';
-export {
-  type InvokeOptions,
-  type InvokeResult,
-  type LambdaError,
-  type LocalLambda,
-  type StartLambdaOptions,
-  startLambda,
-} from './lambda/runner.js';

@@ -1,0 +1,99 @@
+// `anypg-local lambda <handler-file>`: a warm, freezing Lambda container behind a local API
+// Gateway (HTTP API, payload 2.0) until Ctrl-C, so `curl http://127.0.0.1:PORT/...` reaches the
+// handler as it would on AWS.
+import { parseArgs } from 'node:util';
+import type { Command } from '../cli.js';
+import { LocalError } from '../errors.js';
+import { startGateway } from './gateway.js';
+import { startLambda } from './runner.js';
+
+export const lambdaCommand: Command = {
+  summary: 'run a Lambda handler in a warm container that freezes between requests, behind an API Gateway',
+  usage: `usage: anypg-local lambda <handler-file>[#export] [--port N] [--host ADDR] [--env K=V]... [--no-freeze]
+                          [--timeout SECONDS] [--memory MB] [--name NAME] [--inherit-env]
+
+  <handler-file>  the built handler (.js, .mjs or .cjs); #export picks the export (default handler)
+  --port          gateway port (default: a free one)
+  --host          gateway address (default 127.0.0.1)
+  --env           a function environment variable, repeatable: --env DATABASE_URL=postgresql://...
+  --no-freeze     do not SIGSTOP the container between requests
+  --timeout       function timeout in seconds (default 30)
+  --memory        memory size in MB (default 128; the V8 heap gets 90 % of it)
+  --name          function name (default local-function)
+  --inherit-env   pass this shell's environment to the function too (Lambda does not)`,
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        env: { type: 'string', multiple: true },
+        'no-freeze': { type: 'boolean' },
+        timeout: { type: 'string' },
+        memory: { type: 'string' },
+        name: { type: 'string' },
+        'inherit-env': { type: 'boolean' },
+      },
+    });
+    const [handler, ...extra] = positionals;
+    if (!handler || extra.length > 0) {
+      throw new TypeError(
+        `lambda takes one handler file, e.g. anypg-local lambda dist/index.js (got ${positionals.length}).`,
+      );
+    }
+    const env: Record<string, string> = {};
+    for (const kv of values.env ?? []) {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new TypeError(`--env takes NAME=value, got ${JSON.stringify(kv.slice(0, 40))}`);
+      env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    const port = values.port === undefined ? undefined : Number(values.port);
+    if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+      throw new TypeError(`--port must be a port number, got ${JSON.stringify(values.port)}`);
+    }
+    const number = (v: string | undefined, name: string) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!(n > 0)) throw new TypeError(`--${name} must be a positive number, got ${JSON.stringify(v)}`);
+      return n;
+    };
+    const timeout = number(values.timeout, 'timeout');
+    const memory = number(values.memory, 'memory');
+
+    const lambda = await startLambda({
+      handler,
+      env,
+      freeze: !values['no-freeze'],
+      inheritEnv: values['inherit-env'] === true,
+      ...(timeout !== undefined && { timeoutMs: timeout * 1000 }),
+      ...(memory !== undefined && { memoryMb: memory }),
+      ...(values.name !== undefined && { functionName: values.name }),
+      onLog: (line, stream) => (stream === 'stderr' ? console.error(line) : console.log(line)),
+    });
+    let gateway: Awaited<ReturnType<typeof startGateway>>;
+    try {
+      gateway = await startGateway({
+        lambda,
+        ...(port !== undefined && { port }),
+        ...(values.host !== undefined && { host: values.host }),
+        onLog: (line) => console.log(line),
+      });
+    } catch (err) {
+      await lambda.close();
+      throw err instanceof LocalError ? err : new LocalError('START_FAILED', String(err), { cause: err });
+    }
+    console.log(
+      `\nLambda ${lambda.functionName} (${handler}) is running in pid ${lambda.pid ?? '-'}, ` +
+        `${values['no-freeze'] ? 'not frozen' : 'frozen'} between requests.\n`,
+    );
+    console.log(`  ${gateway.url}\n`);
+    console.log('Ctrl-C stops it.');
+    return {
+      async close() {
+        await gateway.close();
+        await lambda.close();
+      },
+    };
+  },
+};

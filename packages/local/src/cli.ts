@@ -3,6 +3,7 @@
 // your code, then runs until Ctrl-C, and stops every process it started on the way out.
 import { parseArgs } from 'node:util';
 import { LocalError } from './errors.js';
+import { lambdaCommand } from './lambda/command.js';
 import { neonCommand } from './neon/command.js';
 import { postgresCommand } from './postgres/command.js';
 
@@ -14,6 +15,7 @@ export interface Command {
 
 const commands: Record<string, Command> = {
   postgres: postgresCommand,
+  lambda: lambdaCommand,
   neon: neonCommand,
 };
 

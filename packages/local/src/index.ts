@@ -1,5 +1,15 @@
 // @anypg/local: local stand-ins for the managed pieces anypg talks to.
 export { LocalError, type LocalErrorCode } from './errors.js';
+export { type LocalGateway, type StartGatewayOptions, startGateway } from './lambda/gateway.js';
+export { type HttpApiEventV2, toHttpApiEvent } from './lambda/http-api-event.js';
+export {
+  type InvokeOptions,
+  type InvokeResult,
+  type LambdaError,
+  type LocalLambda,
+  type StartLambdaOptions,
+  startLambda,
+} from './lambda/runner.js';
 export * from './neon/server.js';
 export { assertPortFree, freePort } from './ports.js';
 export { findBinaries, type PostgresBinaries } from './postgres/binaries.js';

@@ -1,5 +1,6 @@
 // The handle users hold: a Drizzle PgDatabase plus `$`-prefixed extras and batch().
 import { entityKind } from 'drizzle-orm';
+import type { BatchItem, BatchResponse } from 'drizzle-orm/batch';
 import { PgDatabase, PgDialect } from 'drizzle-orm/pg-core';
 import {
   createTableRelationsHelpers,
@@ -10,7 +11,7 @@ import {
 } from 'drizzle-orm/relations';
 import type { PoolStats, Transport } from '../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../transport/info.js';
-import { type AnypgQueryResultHKT, AnypgSession, type BatchItem } from './session.js';
+import { type AnypgQueryResultHKT, AnypgSession, type Preparable } from './session.js';
 
 export interface PingResult {
   ok: boolean;
@@ -18,8 +19,6 @@ export interface PingResult {
   /** anypg's error code when the check failed. */
   error?: string;
 }
-
-type BatchResults<T extends readonly BatchItem[]> = { [K in keyof T]: Awaited<T[K]> };
 
 export class AnypgDatabase<
   TFullSchema extends Record<string, unknown> = Record<string, never>,
@@ -41,8 +40,8 @@ export class AnypgDatabase<
   }
 
   /** Runs the queries atomically, in order; one result per query, as if each ran alone. */
-  async batch<const T extends readonly [BatchItem, ...BatchItem[]]>(queries: T): Promise<BatchResults<T>> {
-    return (await this.#session.batch(queries)) as BatchResults<T>;
+  async batch<U extends BatchItem<'pg'>, T extends Readonly<[U, ...U[]]>>(queries: T): Promise<BatchResponse<T>> {
+    return (await this.#session.batch(queries as unknown as readonly Preparable[])) as BatchResponse<T>;
   }
 
   /** What was chosen and why (runtime, backend, reason, target without password, TLS mode, pool). */

@@ -126,7 +126,7 @@ export class AnypgSession<
    * Runs the queries atomically, in order, and returns each one's result as if run alone.
    * Inside a transaction they run in it; otherwise in a transaction of their own.
    */
-  async batch(queries: readonly BatchItem[]): Promise<unknown[]> {
+  async batch(queries: readonly Preparable[]): Promise<unknown[]> {
     const prepared = queries.map((q) => batchStatement(q._prepare()));
     const run = async (executor: Executor) => {
       const results: unknown[] = [];
@@ -143,8 +143,8 @@ export class AnypgSession<
   }
 }
 
-/** Anything drizzle can put in a batch: a query builder, relational query or `db.execute`. */
-export interface BatchItem {
+/** What drizzle's batch items have at run time (a method its types mark internal). */
+export interface Preparable {
   _prepare(): unknown;
 }
 
@@ -195,7 +195,7 @@ export class AnypgTransaction<
   }
 
   /** db.batch() inside a transaction: runs in it. */
-  async batch(queries: readonly BatchItem[]): Promise<unknown[]> {
+  async batch(queries: readonly Preparable[]): Promise<unknown[]> {
     return this.internals.session.batch(queries);
   }
 }

@@ -2,6 +2,7 @@
 // anypg-local: run the local stand-ins from a shell. Each subcommand prints what to paste into
 // your code, then runs until Ctrl-C, and stops every process it started on the way out.
 import { parseArgs } from 'node:util';
+import { dataApiCommand } from './data-api/command.js';
 import { LocalError } from './errors.js';
 import { lambdaCommand } from './lambda/command.js';
 import { neonCommand } from './neon/command.js';
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   postgres: postgresCommand,
   lambda: lambdaCommand,
   neon: neonCommand,
+  'data-api': dataApiCommand,
 };
 
 function help(): string {

@@ -1,4 +1,5 @@
 // @anypg/local: local stand-ins for the managed pieces anypg talks to.
+export * from './data-api/server.js';
 export { LocalError, type LocalErrorCode } from './errors.js';
 export { type LocalGateway, type StartGatewayOptions, startGateway } from './lambda/gateway.js';
 export { type HttpApiEventV2, toHttpApiEvent } from './lambda/http-api-event.js';

@@ -157,6 +157,13 @@ export class SqlOverHttp {
       // A PostgreSQL refusal (bad password, no such database or role) keeps its fields and is a
       // 400, as Neon answers; anything else is the endpoint failing to reach its upstream.
       if (err instanceof pg.DatabaseError) throw err;
+      if (info.password === undefined) {
+        // Only a bearer token came: Neon would check the JWT, a local endpoint cannot.
+        throw new HttpProblem(
+          400,
+          `PostgreSQL asked role "${info.user}" for a password and the connection string has none. This local endpoint does not verify JWTs (Authorization: Bearer); put the role's password in the connection string, or give the role trust auth in pg_hba.conf.`,
+        );
+      }
       const { host, port } = this.pools.upstream;
       const reason = err instanceof Error ? err.message : String(err);
       throw new HttpProblem(

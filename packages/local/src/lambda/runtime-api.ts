@@ -109,17 +109,18 @@ function route(host: RuntimeApiHost, req: IncomingMessage, res: ServerResponse) 
 
 function pendingNext(req: IncomingMessage, res: ServerResponse): PendingNext {
   let gone = false;
+  let delivered = false;
+  // 'close' on the response also means the connection went away before an answer (one listener
+  // per poll: the socket is kept alive across polls, so listeners on it would pile up).
   res.on('close', () => {
-    gone = true;
-  });
-  req.socket.on('close', () => {
-    gone = true;
+    if (!delivered) gone = true;
   });
   return {
     get gone() {
       return gone || req.socket.destroyed;
     },
     deliver(event) {
+      delivered = true;
       const headers: Record<string, string> = {
         'content-type': 'application/json',
         'lambda-runtime-aws-request-id': event.requestId,

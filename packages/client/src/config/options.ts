@@ -4,6 +4,7 @@ import { ConfigurationError } from '../errors.js';
 import type { ObserveOptions } from '../observe/events.js';
 import type { BreakerOptions } from '../resilience/breaker.js';
 import type { RuntimeName } from '../runtime/detect.js';
+import type { BackendName } from '../transport/info.js';
 import type { SslMode, SslOptions } from './tls.js';
 
 export interface PoolOptions {
@@ -42,8 +43,23 @@ export interface CreateDbOptions<TSchema extends Record<string, unknown> = Recor
   url?: string;
   /** Where to read DATABASE_URL from. Default: process.env. */
   env?: Record<string, unknown>;
-  /** Force a backend instead of detecting one. */
-  backend?: 'pg';
+  /** Use this backend instead of detecting one (ANYPG_BACKEND in env does the same). */
+  backend?: BackendName;
+  /** Neon endpoint settings (neon-http, neon-ws): per client, never through the driver's global config. */
+  neon?: NeonOptions;
+  /** Cloudflare Hyperdrive: which binding (default: the first in env), and one without cache for fresh reads. */
+  hyperdrive?: HyperdriveOptions;
+  /**
+   * The `pg` module, for backends that need it where anypg will not load it itself: Hyperdrive in a
+   * Worker (`import pg from 'pg'`). On Node, pg is loaded on the first query.
+   */
+  pg?: unknown;
+  /** RDS Data API (data-api backend). Default: ANYPG_DATA_API_RESOURCE_ARN / _SECRET_ARN / _DATABASE in env. */
+  dataApi?: DataApiOptions;
+  /** The kind of pooler in front of the database, when it cannot be told from the URL. */
+  pooler?: 'pgbouncer' | 'rds-proxy' | 'supavisor' | 'neon-pooler';
+  /** IAM authentication for RDS / RDS Proxy: a token signed by @aws-sdk/rds-signer replaces the password. */
+  iam?: { region?: string } | boolean;
   pool?: PoolOptions;
   /** TLS: an sslmode name or detailed options. Default: verify-full for remote hosts, none for local ones. */
   ssl?: SslMode | SslOptions;
@@ -58,6 +74,47 @@ export interface CreateDbOptions<TSchema extends Record<string, unknown> = Recor
   queryTimeoutMs?: number;
   /** Fail fast after repeated connection failures. Default { failureThreshold: 5, cooldownMs: 10000 }; false turns it off. */
   circuitBreaker?: BreakerOptions | false;
+}
+
+export interface NeonOptions {
+  /** SQL-over-HTTP endpoint, e.g. a local one: 'http://127.0.0.1:4444/sql'. Default: Neon's, from the host. */
+  fetchEndpoint?: string;
+  /** WebSocket proxy as host[:port][/path], without scheme (neonConfig.wsProxy). Default: Neon's. */
+  wsProxy?: string;
+  /** wss (true, default) or ws (false, for a local endpoint). */
+  useSecureWebSocket?: boolean;
+  /** The driver's pipelined login ('password', its default) or none (false, needed for SCRAM on a local server). */
+  pipelineConnect?: 'password' | false;
+  /** Limit per HTTP request. Default 30 s. */
+  timeoutMs?: number;
+  /** A WebSocket class where there is no global one (Node < 22: the `ws` package). */
+  webSocketConstructor?: unknown;
+  /** fetch to use (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+export interface HyperdriveOptions {
+  /** The binding to use. Default: the first Hyperdrive binding found in env. */
+  binding?: string;
+  /** A second binding with caching off, used by `db.$fresh` for reads that must see the latest writes. */
+  uncachedBinding?: string;
+}
+
+export interface DataApiOptions {
+  resourceArn: string;
+  secretArn: string;
+  database?: string;
+  schema?: string;
+  /** Default: AWS_REGION. */
+  region?: string;
+  /** e.g. a local endpoint: 'http://127.0.0.1:8080'. Default: the AWS endpoint of the region. */
+  endpoint?: string;
+  /** Default: the SDK's credential chain. */
+  credentials?: unknown;
+  /** An RDSDataClient you built yourself (then region, endpoint and credentials are ignored). */
+  client?: unknown;
+  /** How long to keep retrying DatabaseResumingException (Aurora waking up). Default 45 s. */
+  resumeTimeoutMs?: number;
 }
 
 export interface ResolvedPoolOptions {

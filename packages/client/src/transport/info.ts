@@ -1,7 +1,7 @@
 // What was chosen and what it can do: visible on the client before any call fails.
 import type { RuntimeName } from '../runtime/detect.js';
 
-export type BackendName = 'pg';
+export type BackendName = 'pg' | 'pg-pooler' | 'neon-http' | 'neon-ws' | 'hyperdrive' | 'data-api';
 
 export interface BackendInfo {
   runtime: RuntimeName;

@@ -29,9 +29,9 @@ import type {
   Transport,
 } from '../../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../../transport/info.js';
+import { parsersFor, type TypeParserSource } from '../../types/parsing.js';
 import { sendCancel } from './cancel.js';
 import { type Conn, type Counters, FreezeAwarePool, type PoolSettings, socketUsable } from './pool.js';
-import { builderTypes } from './types.js';
 
 export interface PgTransportOptions {
   pool: PoolSettings;
@@ -83,11 +83,11 @@ export class PgTransport implements Transport {
     this.#pool = new FreezeAwarePool(opts.pool, () => this.#connect(), opts.breaker, this.#counters);
   }
 
-  #builderTypes: ReturnType<typeof builderTypes> | undefined;
+  #types: TypeParserSource | undefined;
 
   async #connect(): Promise<pg.Client> {
     const { default: pgModule } = await import('pg');
-    this.#builderTypes ??= builderTypes(pgModule.types);
+    this.#types ??= pgModule.types as TypeParserSource;
     const password = this.#opts.password;
     // The password is handed over through a function so it is not a plain field of the config.
     const client = new pgModule.Client({ ...this.#opts.client, password: () => password ?? '' });
@@ -276,7 +276,7 @@ export class PgTransport implements Transport {
     };
     if (stmt.name) config.name = stmt.name;
     if (stmt.rowMode === 'array') config.rowMode = 'array';
-    if (stmt.parse === 'builder') (config as { types?: unknown }).types = this.#builderTypes;
+    if (stmt.parse === 'builder') (config as { types?: unknown }).types = parsersFor(this.#types!, 'builder');
     const running = conn.client.query(config) as unknown as Promise<pg.QueryResult>;
     const limit = this.#opts.queryTimeoutMs;
     const shaped = running.then(shape);

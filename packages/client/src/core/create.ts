@@ -1,0 +1,72 @@
+// createDb() for any build: validate the options, resolve the backend, build its transport, wrap it
+// in the Drizzle handle. Reads the environment when called, never at import, and opens no
+// connection until the first query (so it belongs at a Lambda handler's global scope).
+import { type ConnectionParts, parseConnectionString } from '../config/connection-string.js';
+import type { CreateDbOptions } from '../config/options.js';
+import { type AnypgDatabase, buildDatabase } from '../drizzle/database.js';
+import { ConfigurationError } from '../errors.js';
+import { QueryEventSink } from '../observe/events.js';
+import { detectRuntime } from '../runtime/detect.js';
+import type { BackendName } from '../transport/info.js';
+import type { BackendFactories } from './context.js';
+import { resolveBackend } from './resolve.js';
+
+/** URL-less backends: they get their connection from a binding or from ARNs. */
+const NO_URL: ReadonlySet<BackendName> = new Set(['hyperdrive', 'data-api']);
+
+export function createDbWith<TSchema extends Record<string, unknown>>(
+  factories: BackendFactories,
+  options: CreateDbOptions<TSchema>,
+  detectPooler?: (url: ConnectionParts) => { kind: string; evidence: string } | undefined,
+): AnypgDatabase<TSchema> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError('options', 'createDb takes an options object, e.g. createDb({ schema }).');
+  }
+  const env = options.env ?? (globalThis.process?.env as Record<string, unknown> | undefined) ?? {};
+  const runtime = detectRuntime(env);
+  const fromEnv = options.url === undefined;
+  const rawUrl = options.url ?? env.DATABASE_URL;
+  if (rawUrl !== undefined && typeof rawUrl !== 'string') {
+    throw new ConfigurationError('url', `url must be a string, got a ${typeof rawUrl}.`);
+  }
+  const url = rawUrl ? parseConnectionString(rawUrl, fromEnv ? 'DATABASE_URL' : 'url') : undefined;
+  const dataApi = options.dataApi ?? dataApiFromEnv(env);
+
+  const resolution = resolveBackend({
+    explicit: options.backend,
+    env,
+    runtime,
+    host: url?.host,
+    pooler: url && detectPooler ? detectPooler(url) : undefined,
+    dataApi: dataApi !== undefined,
+    neonEndpoint: options.neon?.fetchEndpoint !== undefined,
+    available: Object.keys(factories) as BackendName[],
+    hyperdriveBinding: options.hyperdrive?.binding,
+  });
+  if (!url && !NO_URL.has(resolution.backend)) {
+    throw new ConfigurationError(
+      'url',
+      'No database URL: pass createDb({ url }) or set DATABASE_URL (postgresql://user:password@host:5432/database).',
+    );
+  }
+  const factory = factories[resolution.backend]!;
+  const transport = factory({
+    options: { ...(options as CreateDbOptions<Record<string, unknown>>), ...(dataApi && { dataApi }) },
+    env,
+    runtime,
+    resolution,
+    url,
+    rawUrl: rawUrl || undefined,
+    events: new QueryEventSink(options),
+  });
+  return buildDatabase(transport, options);
+}
+
+/** Data API settings from the environment (the names the AWS docs and SAM templates use). */
+function dataApiFromEnv(env: Record<string, unknown>): CreateDbOptions['dataApi'] {
+  const resourceArn = env.ANYPG_DATA_API_RESOURCE_ARN ?? env.DATABASE_RESOURCE_ARN;
+  const secretArn = env.ANYPG_DATA_API_SECRET_ARN ?? env.DATABASE_SECRET_ARN;
+  if (typeof resourceArn !== 'string' || typeof secretArn !== 'string' || !resourceArn || !secretArn) return undefined;
+  const database = env.ANYPG_DATA_API_DATABASE ?? env.DATABASE_NAME;
+  return { resourceArn, secretArn, ...(typeof database === 'string' && database && { database }) };
+}

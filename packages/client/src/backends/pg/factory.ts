@@ -7,7 +7,13 @@ import { resolveTls } from '../../config/tls.js';
 import type { BackendContext } from '../../core/context.js';
 import { ConfigurationError } from '../../errors.js';
 import { CircuitBreaker } from '../../resilience/breaker.js';
-import { PgTransport } from './transport.js';
+import { sendCancel } from './cancel.js';
+import { type PgDriver, PgTransport } from './transport.js';
+
+async function loadPg(): Promise<PgDriver> {
+  const { default: pg } = await import('pg');
+  return { Client: pg.Client, types: pg.types as PgDriver['types'] };
+}
 
 export function createPgTransport(ctx: BackendContext): PgTransport {
   const { options, env, runtime } = ctx;
@@ -32,6 +38,8 @@ export function createPgTransport(ctx: BackendContext): PgTransport {
   const target = redactUrl(parts);
 
   return new PgTransport({
+    driver: loadPg,
+    cancel: sendCancel,
     pool: {
       max: pool.max,
       min: pool.min,

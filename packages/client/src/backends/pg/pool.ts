@@ -225,7 +225,7 @@ async function closeClient(conn: Conn): Promise<void> {
     // A clean Terminate message, but never wait long for a peer that may be gone.
     await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref?.())]);
   }
-  connectionStream(client)?.destroy();
+  connectionOf(client)?.destroy();
 }
 
 interface StreamLike {
@@ -235,7 +235,7 @@ interface StreamLike {
   destroy(): void;
 }
 
-function connectionStream(client: pg.Client): StreamLike | undefined {
+export function connectionOf(client: pg.Client): StreamLike | undefined {
   return (client as unknown as { connection?: { stream?: StreamLike } }).connection?.stream;
 }
 
@@ -243,7 +243,7 @@ function connectionStream(client: pg.Client): StreamLike | undefined {
 export function socketUsable(client: pg.Client): boolean {
   const internal = client as unknown as { _ending?: boolean; _ended?: boolean; _queryable?: boolean };
   if (internal._ending || internal._ended || internal._queryable === false) return false;
-  const s = connectionStream(client);
+  const s = connectionOf(client);
   if (!s) return false;
   return !s.destroyed && s.writable !== false && !s.readableEnded;
 }

@@ -30,14 +30,28 @@ import type {
 } from '../../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../../transport/info.js';
 import { parsersFor, type TypeParserSource } from '../../types/parsing.js';
-import { sendCancel } from './cancel.js';
-import { type Conn, type Counters, FreezeAwarePool, type PoolSettings, socketUsable } from './pool.js';
+import { type Conn, type Counters, connectionOf, FreezeAwarePool, type PoolSettings, socketUsable } from './pool.js';
+
+/** A pg-compatible driver: node-postgres, or the Neon driver's WebSocket Client (a pg.Client subclass). */
+export interface PgDriver {
+  Client: new (config: pg.ClientConfig) => pg.Client;
+  types: TypeParserSource;
+}
 
 export interface PgTransportOptions {
   pool: PoolSettings;
-  /** Options for each pg.Client, password excluded. */
+  /** Loads the driver on first use (a dynamic import, so importing anypg loads no driver). */
+  driver: () => Promise<PgDriver>;
+  /** Options for each client, password excluded. */
   client: pg.ClientConfig;
-  password: string | undefined;
+  /** A string, or a function called for each new connection (IAM tokens). */
+  password: string | undefined | (() => Promise<string>);
+  /** Sends a CancelRequest for a running statement; without it, a timed-out connection is closed instead. */
+  cancel?: (host: string, port: number, processID: number, secretKey: number) => Promise<void>;
+  /** Prepared statement names are dropped (poolers in transaction mode cannot keep them). */
+  namedStatements?: boolean;
+  /** Called before each statement; a message is reported once per distinct statement as a warning. */
+  guard?: (sql: string) => { code: string; message: string } | undefined;
   /** Client-side limit for one statement; the statement is cancelled on the server when it passes. */
   queryTimeoutMs: number | undefined;
   /** Warn when a transaction holds its connection longer than this. */
@@ -77,7 +91,7 @@ export class PgTransport implements Transport {
       savepoints: true,
       batchAtomic: true,
       batchRoundTrips: (n) => n + 2,
-      namedStatements: true,
+      namedStatements: opts.namedStatements !== false,
       maxConnections: opts.pool.max,
     };
     this.#pool = new FreezeAwarePool(opts.pool, () => this.#connect(), opts.breaker, this.#counters);
@@ -86,11 +100,14 @@ export class PgTransport implements Transport {
   #types: TypeParserSource | undefined;
 
   async #connect(): Promise<pg.Client> {
-    const { default: pgModule } = await import('pg');
-    this.#types ??= pgModule.types as TypeParserSource;
+    const driver = await this.#opts.driver();
+    this.#types ??= driver.types;
     const password = this.#opts.password;
     // The password is handed over through a function so it is not a plain field of the config.
-    const client = new pgModule.Client({ ...this.#opts.client, password: () => password ?? '' });
+    const client = new driver.Client({
+      ...this.#opts.client,
+      password: typeof password === 'function' ? password : () => password ?? '',
+    });
     // Until the pool attaches its own, keep an early socket error from crashing the process.
     client.on('error', () => {});
     await client.connect();
@@ -274,7 +291,8 @@ export class PgTransport implements Transport {
       text: stmt.text,
       values: stmt.params as unknown[],
     };
-    if (stmt.name) config.name = stmt.name;
+    if (stmt.name && this.#opts.namedStatements !== false) config.name = stmt.name;
+    if (this.#opts.guard) this.#checkGuard(stmt.text);
     if (stmt.rowMode === 'array') config.rowMode = 'array';
     if (stmt.parse === 'builder') (config as { types?: unknown }).types = parsersFor(this.#types!, 'builder');
     const running = conn.client.query(config) as unknown as Promise<pg.QueryResult>;
@@ -318,8 +336,23 @@ export class PgTransport implements Transport {
       host: string;
       port: number;
     };
-    if (c.processID === null || c.secretKey === null) return;
-    await sendCancel(c.host, c.port, c.processID, c.secretKey);
+    if (!this.#opts.cancel || c.processID === null || c.secretKey === null) {
+      // No way to cancel here (an edge runtime): close the connection; the server ends the statement.
+      conn.broken = true;
+      connectionOf(conn.client)?.destroy();
+      return;
+    }
+    await this.#opts.cancel(c.host, c.port, c.processID, c.secretKey);
+  }
+
+  readonly #warned = new Set<string>();
+
+  #checkGuard(text: string): void {
+    if (this.#warned.has(text) || this.#warned.size > 1000) return;
+    const hazard = this.#opts.guard!(text);
+    if (!hazard) return;
+    this.#warned.add(text);
+    this.#opts.events.warn({ code: 'POOLER_UNSAFE_STATEMENT', message: hazard.message });
   }
 
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {

@@ -98,10 +98,7 @@ describe('drizzle neon-http', () => {
     expect(ins).toHaveLength(1);
     expect(count).toEqual([{ n: 1 }]);
     await expect(
-      db.batch([
-        db.insert(notes).values(sample('batch-2')),
-        db.execute(sql`select 1 / 0`),
-      ]),
+      db.batch([db.insert(notes).values(sample('batch-2')), db.execute(sql`select 1 / 0`)]),
     ).rejects.toMatchObject({ name: 'NeonDbError', code: '22012' });
     const left = await oraclePool.query(`select count(*)::int as n from neon_drizzle_t.notes where title = 'batch-2'`);
     expect(left.rows[0].n).toBe(0);
@@ -137,7 +134,9 @@ describe('drizzle neon-serverless', () => {
         tx.rollback();
       }),
     ).rejects.toThrow(/Rollback/);
-    const rolledBack = await oraclePool.query(`select count(*)::int as n from neon_drizzle_t.notes where title = 'tx-rollback'`);
+    const rolledBack = await oraclePool.query(
+      `select count(*)::int as n from neon_drizzle_t.notes where title = 'tx-rollback'`,
+    );
     expect(rolledBack.rows[0].n).toBe(0);
   });
 });

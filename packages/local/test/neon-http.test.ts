@@ -225,7 +225,10 @@ describe('transaction() batches', () => {
     expect(left.rows[0].n).toBe(0);
     // A batch that succeeds commits.
     const results = await sql.transaction(
-      [sql`insert into ${sql.unsafe(S)}.parent values (903) returning id`, sql`select count(*)::int as n from ${sql.unsafe(S)}.parent where id = 903`],
+      [
+        sql`insert into ${sql.unsafe(S)}.parent values (903) returning id`,
+        sql`select count(*)::int as n from ${sql.unsafe(S)}.parent where id = 903`,
+      ],
       { fullResults: true },
     );
     expect(results.map((r) => [r.command, r.rowCount, r.rows])).toEqual([
@@ -269,7 +272,11 @@ describe('errors', () => {
       `do $$ begin raise exception 'custom %', 42 using detail = 'the detail', hint = 'the hint', errcode = 'AB123'; end $$`,
       [],
     ],
-    ['error inside a function (internal query and position)', `do $$ begin perform * from ${S}.nope_inside; end $$`, []],
+    [
+      'error inside a function (internal query and position)',
+      `do $$ begin perform * from ${S}.nope_inside; end $$`,
+      [],
+    ],
     ['datatype and column in a domain check', `select 'x'::int2 + 100000`, []],
   ];
 
@@ -365,7 +372,12 @@ describe('limits and cancellation', () => {
     expect(err.message).toBe(
       `Server error (HTTP status 507): ${JSON.stringify({ message: `response is too large (max is ${MAX_RESPONSE} bytes)`, code: '', detail: null, hint: null, position: null, internalPosition: null, internalQuery: null, severity: '', where: null, table: null, column: null, schema: null, dataType: null, constraint: null, file: null, line: null, routine: null })}`,
     );
-    expect(await until(() => countActive(app), (n) => n === 0)).toBe(0);
+    expect(
+      await until(
+        () => countActive(app),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
     // Just under the limit is fine.
     const rows = await sql.query(`select repeat('x', 1000) as x from generate_series(1, 50)`);
     expect(rows).toHaveLength(50);
@@ -384,10 +396,20 @@ describe('limits and cancellation', () => {
     const controller = new AbortController();
     const running = sql.query('select pg_sleep(60)', [], { fetchOptions: { signal: controller.signal } });
     running.catch(() => {});
-    expect(await until(() => countActive(app), (n) => n === 1)).toBe(1);
+    expect(
+      await until(
+        () => countActive(app),
+        (n) => n === 1,
+      ),
+    ).toBe(1);
     controller.abort();
     await expect(running).rejects.toThrow(/abort/i);
-    expect(await until(() => countActive(app), (n) => n === 0)).toBe(0);
+    expect(
+      await until(
+        () => countActive(app),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
     // The endpoint keeps serving that role.
     expect(await sql.query('select 2 as two')).toEqual([{ two: 2 }]);
   });
@@ -417,7 +439,11 @@ describe('HTTP surface', () => {
   it('accepts Authorization: Bearer, and says clearly what it cannot do without a password', async () => {
     expect(await neon(url, { authToken: 'header.payload.signature' })`select 3 as n`).toEqual([{ n: 3 }]);
     const noPassword = variant({ password: '' });
-    const withBearer = await post({ query: 'select 1' }, { Authorization: 'Bearer header.payload.signature' }, noPassword);
+    const withBearer = await post(
+      { query: 'select 1' },
+      { Authorization: 'Bearer header.payload.signature' },
+      noPassword,
+    );
     expect(withBearer.status).toBe(400);
     expect(JSON.parse(withBearer.text).message).toMatch(/does not verify JWTs/);
     const without = await post({ query: 'select 1' }, {}, noPassword);
@@ -469,8 +495,19 @@ describe('HTTP surface', () => {
   it('binds JSON parameters as PostgreSQL text (numbers, booleans, objects, nested arrays)', async () => {
     const res = await post(
       {
-        query: 'select $1::int + 1 as n, $2::bool as b, $3::jsonb as j, $4::text[] as t, $5::int[] as m, $6::text as nul',
-        params: [41, true, { a: [1, 'x'] }, ['p"q', null, 'back\\slash'], [[1, 2], [3, null]], null],
+        query:
+          'select $1::int + 1 as n, $2::bool as b, $3::jsonb as j, $4::text[] as t, $5::int[] as m, $6::text as nul',
+        params: [
+          41,
+          true,
+          { a: [1, 'x'] },
+          ['p"q', null, 'back\\slash'],
+          [
+            [1, 2],
+            [3, null],
+          ],
+          null,
+        ],
       },
       { 'Neon-Raw-Text-Output': 'true', 'Neon-Array-Mode': 'true' },
     );

@@ -24,7 +24,11 @@ async function count(sql: string, values: unknown[], client = direct): Promise<n
 }
 
 const activeOf = (app: string, client = direct) =>
-  count(`select count(*)::int as n from pg_stat_activity where application_name = $1 and state = 'active'`, [app], client);
+  count(
+    `select count(*)::int as n from pg_stat_activity where application_name = $1 and state = 'active'`,
+    [app],
+    client,
+  );
 const sessionsOf = (app: string, client = direct) =>
   count(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [app], client);
 
@@ -59,7 +63,9 @@ afterAll(async () => {
 describe('Pool and Client over the relay', () => {
   it('runs pool queries, concurrently, with parameters', async () => {
     const results = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => pool.query('select $1::int * 2 as n, current_setting($2) as tz', [i, 'TimeZone'])),
+      Array.from({ length: 12 }, (_, i) =>
+        pool.query('select $1::int * 2 as n, current_setting($2) as tz', [i, 'TimeZone']),
+      ),
     );
     expect(results.map((r) => r.rows[0].n)).toEqual(Array.from({ length: 12 }, (_, i) => i * 2));
     expect(await sessionsOf('neon_ws_pool')).toBeLessThanOrEqual(3);
@@ -98,7 +104,9 @@ describe('Pool and Client over the relay', () => {
     const r = await pool.query(`select g, repeat(chr(65 + g % 26), 1000) as s from generate_series(1, 5000) g`);
     expect(r.rows).toHaveLength(5000);
     expect(r.rows[4999]).toEqual({ g: 5000, s: 'I'.repeat(1000) }); // chr(65 + 5000 % 26)
-    expect(r.rows.every((row: { g: number; s: string }) => row.s === String.fromCharCode(65 + (row.g % 26)).repeat(1000))).toBe(true);
+    expect(
+      r.rows.every((row: { g: number; s: string }) => row.s === String.fromCharCode(65 + (row.g % 26)).repeat(1000)),
+    ).toBe(true);
   });
 
   it('routes to its upstream whatever host the connection string names', async () => {
@@ -115,7 +123,12 @@ describe('Pool and Client over the relay', () => {
     const { pid } = (await client.query('select pg_backend_pid() as pid')).rows[0];
     expect(await sessionsOf('neon_ws_close')).toBe(1);
     await client.end();
-    expect(await until(() => sessionsOf('neon_ws_close'), (n) => n === 0)).toBe(0);
+    expect(
+      await until(
+        () => sessionsOf('neon_ws_close'),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
     expect(await count('select count(*)::int as n from pg_stat_activity where pid = $1', [pid])).toBe(0);
 
     const victim = new Client(withApp('neon_ws_terminated'));
@@ -135,10 +148,20 @@ describe('Pool and Client over the relay', () => {
     client.on('error', () => {});
     await client.connect();
     const running = client.query('select pg_sleep(60)').catch((e) => e);
-    expect(await until(() => activeOf(app), (n) => n === 1)).toBe(1);
+    expect(
+      await until(
+        () => activeOf(app),
+        (n) => n === 1,
+      ),
+    ).toBe(1);
     // Cut the tunnel without a Terminate message, as a crashed or frozen client would.
     (client as unknown as { connection: { stream: { ws: WebSocket } } }).connection.stream.ws.terminate();
-    expect(await until(() => sessionsOf(app), (n) => n === 0)).toBe(0);
+    expect(
+      await until(
+        () => sessionsOf(app),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
     expect(await running).toBeInstanceOf(Error);
   });
 });

@@ -46,6 +46,8 @@ for (const { freeze, direct, viaGateway } of rows) {
     ['invoke()', direct],
     ['gateway', viaGateway],
   ]) {
-    console.log(`${String(freeze).padEnd(7)} ${path.padEnd(9)} ${median(xs).toFixed(3).padStart(9)}  ${p95(xs).toFixed(3).padStart(6)}`);
+    console.log(
+      `${String(freeze).padEnd(7)} ${path.padEnd(9)} ${median(xs).toFixed(3).padStart(9)}  ${p95(xs).toFixed(3).padStart(6)}`,
+    );
   }
 }

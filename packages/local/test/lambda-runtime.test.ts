@@ -187,7 +187,11 @@ describe('startLambda: a warm container', () => {
       lambda.logs().some((l) => l.includes(`${r.requestId}\tERROR\tan error line`)),
     );
     const logs = lambda.logs();
-    expect(logs.some((l) => /^\d{4}-\d{2}-\d{2}T[\d:.]+Z\t/.test(l) && l.endsWith(`${r.requestId}\tINFO\thello from the test`))).toBe(true);
+    expect(
+      logs.some(
+        (l) => /^\d{4}-\d{2}-\d{2}T[\d:.]+Z\t/.test(l) && l.endsWith(`${r.requestId}\tINFO\thello from the test`),
+      ),
+    ).toBe(true);
     expect(logs).toContain(`START RequestId: ${r.requestId} Version: $LATEST`);
     expect(logs).toContain(`END RequestId: ${r.requestId}`);
     expect(logs.some((l) => l.startsWith(`REPORT RequestId: ${r.requestId}\tDuration: `))).toBe(true);
@@ -205,6 +209,10 @@ describe('startLambda: failures', () => {
     expect(r.error!.stackTrace[0]).toBe('NotFoundError: no note 7');
     expect(r.error!.stackTrace.some((l) => l.includes('warm.mjs'))).toBe(true);
     expect(r.payload).toEqual(r.error);
+    // The stack goes to the function's log, as the Node runtime writes it.
+    await until('the Invoke Error log line', () =>
+      lambda.logs().some((l) => l.includes(`${r.requestId}\tERROR\tInvoke Error \t{"errorType":"NotFoundError"`)),
+    );
     const next = await lambda.invoke({ action: 'count' });
     expect(next.payload).toMatchObject({ count: 1, pid });
     expect(lambda.coldStarts).toBe(1);
@@ -227,6 +235,13 @@ describe('startLambda: failures', () => {
     const m = await missing.invoke({});
     expect(m.error?.errorType).toBe('Runtime.ImportModuleError');
     expect(m.error?.errorMessage).toContain('anypg-fixture-package-that-does-not-exist');
+
+    const slow = await start({ handler: fixture('slow-init.mjs'), initTimeoutMs: 300 });
+    const s = await slow.invoke({});
+    expect(s.error).toMatchObject({ errorType: 'Sandbox.Timedout', errorMessage: 'INIT timed out after 0.30 seconds' });
+    expect(slow.logs().some((l) => l.startsWith('INIT_REPORT Init Duration: ') && l.includes('Sandbox.Timedout'))).toBe(
+      true,
+    );
 
     const noExport = await start({ handler: fixture('no-export.mjs') });
     expect((await noExport.invoke({})).error).toMatchObject({
@@ -280,7 +295,11 @@ describe('startLambda: failures', () => {
   });
 
   it('rejects bad options with a LocalError that says what to do', async () => {
-    const attempt = (o: StartLambdaOptions) => startLambda(o).then(() => 'started', (e: unknown) => e);
+    const attempt = (o: StartLambdaOptions) =>
+      startLambda(o).then(
+        () => 'started',
+        (e: unknown) => e,
+      );
     const missing = await attempt({ handler: fixture('nope.mjs') });
     expect(missing).toBeInstanceOf(LocalError);
     expect((missing as LocalError).code).toBe('BAD_OPTION');

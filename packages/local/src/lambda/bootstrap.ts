@@ -17,7 +17,8 @@
 //   for the event loop to drain while context.callbackWaitsForEmptyEventLoop is true.
 // - an uncaught exception or unhandled rejection during an invocation fails that invocation and
 //   ends the process (Runtime.UnhandledPromiseRejection for rejections).
-// - console.* writes "<ISO time>\t<request id>\t<LEVEL>\t<message>" lines to stdout.
+// - console.* writes "<ISO time>\t<request id>\t<LEVEL>\t<message>" lines to stdout; a handler
+//   error is logged there too ("Invoke Error", with its stack).
 // - if the Runtime API disappears (its runner stopped), the process exits.
 export const BOOTSTRAP_SOURCE = `
 'use strict';
@@ -210,7 +211,14 @@ async function invoke(handler, next) {
   const outcome = await runHandler(handler, event, context);
   const path = '/invocation/' + encodeURIComponent(requestId);
   if (!outcome.ok) {
-    await postError(path + '/error', lambdaError(outcome.error));
+    const err = lambdaError(outcome.error);
+    // As the Node runtime does: the error and its stack go to the function's log (the caller gets
+    // only the error object).
+    process.stdout.write(
+      new Date().toISOString() + '\\t' + requestId + '\\tERROR\\tInvoke Error \\t' +
+        JSON.stringify({ errorType: err.errorType, errorMessage: err.errorMessage, stack: err.stackTrace }) + '\\n',
+    );
+    await postError(path + '/error', err);
   } else {
     let body;
     try {

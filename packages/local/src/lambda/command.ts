@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
 import { LocalError } from '../errors.js';
+import { assertPortFree } from '../ports.js';
 import { startGateway } from './gateway.js';
 import { startLambda } from './runner.js';
 
@@ -61,6 +62,8 @@ export const lambdaCommand: Command = {
     const timeout = number(values.timeout, 'timeout');
     const memory = number(values.memory, 'memory');
 
+    // Fail on a taken port before starting a container.
+    if (port !== undefined) await assertPortFree(port, values.host ?? '127.0.0.1', 'The local API Gateway');
     const lambda = await startLambda({
       handler,
       env,

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LocalError } from '../errors.js';
 import { CONTAINER_GUARDIAN_SOURCE } from './guardian.js';
-import { canReadProcessState, processState } from './proc.js';
+import { allThreadsStopped, canReadProcessState } from './proc.js';
 
 export interface ContainerExit {
   code: number | null;
@@ -123,8 +123,8 @@ export class Container {
   }
 
   /**
-   * SIGSTOP the whole group, then wait (Linux) until the kernel shows the process stopped, so
-   * that "frozen" is true when this resolves: the signal is asynchronous.
+   * SIGSTOP the whole group, then wait (Linux) until the kernel shows every thread stopped, so
+   * that "frozen" is true when this resolves: the signal is delivered asynchronously.
    */
   async freeze(): Promise<void> {
     if (this.#frozen || this.#exit) return;
@@ -132,8 +132,7 @@ export class Container {
     this.#frozen = true;
     if (!canReadProcessState) return;
     for (let i = 0; i < 2000; i++) {
-      const state = processState(this.pid);
-      if (state === 'T' || state === 't' || state === undefined || state === 'Z' || this.#exit) return;
+      if (this.#exit || allThreadsStopped(this.pid)) return;
       await new Promise((r) => (i < 50 ? setImmediate(r) : setTimeout(r, 1)));
     }
   }

@@ -28,6 +28,15 @@ export function threadStates(pid: number): string[] {
   }
 }
 
+/**
+ * True when every thread of the process is stopped (or the process is gone). A group stop reaches
+ * the threads one by one: the main thread can show T while a worker thread is still running.
+ */
+export function allThreadsStopped(pid: number): boolean {
+  const states = threadStates(pid);
+  return states.every((s) => s === 'T' || s === 't' || s === 'Z' || s === 'X');
+}
+
 /** True while the process exists and is not a zombie (a zombie has exited; only its exit status is left). */
 export function isRunning(pid: number): boolean {
   const state = processState(pid);

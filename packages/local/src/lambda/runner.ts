@@ -265,6 +265,7 @@ export async function startLambda(options: StartLambdaOptions): Promise<LocalLam
       b.initDurationMs = performance.now() - b.startedAt;
       clearTimeout(b.initTimer);
       b.initError = parseError(body, errorType);
+      logInitFailure(b);
       b.markReady();
       return { status: 202 };
     },
@@ -324,12 +325,20 @@ export async function startLambda(options: StartLambdaOptions): Promise<LocalLam
       if (b.initDurationMs !== undefined || b.dead) return;
       b.initError = failure('Sandbox.Timedout', `INIT timed out after ${seconds(config.initTimeoutMs)} seconds`).error;
       b.initDurationMs = performance.now() - b.startedAt;
+      logInitFailure(b);
       b.retired = true;
       b.markReady();
       container.kill();
     }, config.initTimeoutMs);
     if (container.exited) containerExited(b, container.exited);
     return b;
+  }
+
+  function logInitFailure(b: Box) {
+    log(
+      `INIT_REPORT Init Duration: ${(b.initDurationMs ?? 0).toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${b.initError?.errorType}`,
+      'platform',
+    );
   }
 
   function containerExited(b: Box, exit: ContainerExit) {
@@ -341,11 +350,14 @@ export async function startLambda(options: StartLambdaOptions): Promise<LocalLam
     if (b.initDurationMs === undefined) {
       b.initDurationMs = performance.now() - b.startedAt;
       b.initError = failure('Runtime.ExitError', `Error: Runtime exited with error: ${status}`).error;
+      logInitFailure(b);
     }
     b.markReady();
     const inv = current && current.box === b ? current : undefined;
     if (inv) {
       if (!inv.outcome) {
+        log(`RequestId: ${inv.requestId} Error: Runtime exited with error: ${status}`, 'platform');
+        log('Runtime.ExitError', 'platform');
         inv.settleOutcome(
           failure('Runtime.ExitError', `RequestId: ${inv.requestId} Error: Runtime exited with error: ${status}`),
         );

@@ -69,7 +69,7 @@ export class UpstreamPools {
     private readonly limits: PoolLimits,
   ) {}
 
-  private entry(info: ConnInfo): Entry {
+  private entry(info: ConnInfo): [string, Entry] {
     // The key holds a hash of the password, so no map key or log line ever shows it.
     const pw = info.password === undefined ? '-' : createHash('sha256').update(info.password).digest('hex');
     const key = JSON.stringify([info.user, pw, info.database, info.applicationName ?? '']);
@@ -96,14 +96,23 @@ export class UpstreamPools {
       entry = { pool, elements: new Map() };
       this.entries.set(key, entry);
     }
-    return entry;
+    return [key, entry];
   }
 
   async acquire(
     info: ConnInfo,
   ): Promise<{ client: PooledClient; elementOf: (client: PooledClient, oids: number[]) => Promise<ElementOf> }> {
-    const entry = this.entry(info);
-    const client = (await entry.pool.connect()) as PooledClient;
+    const [key, entry] = this.entry(info);
+    let client: PooledClient;
+    try {
+      client = (await entry.pool.connect()) as PooledClient;
+    } catch (err) {
+      // A pool that never got a connection (wrong password, no such database) is forgotten, or
+      // every mistyped password would leave one behind. It holds nothing; acquires already waiting
+      // on it finish there, and close() still ends any connection it makes (this.clients).
+      if (entry.pool.totalCount === 0 && this.entries.get(key) === entry) this.entries.delete(key);
+      throw err;
+    }
     return { client, elementOf: (c, oids) => elementResolver(c, entry.elements, oids) };
   }
 

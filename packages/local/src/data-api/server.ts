@@ -293,7 +293,10 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
     url,
     endpoint: url,
     region,
-    clientConfig: { endpoint: url, region, credentials: { ...LOCAL_CREDENTIALS } },
+    // A fresh object each time: the SDK writes into the credentials object it is given.
+    get clientConfig() {
+      return { endpoint: url, region, credentials: { ...LOCAL_CREDENTIALS } };
+    },
     resourceArn,
     secretArn,
     database: upstream.defaultSecret.dbname,

@@ -1,6 +1,8 @@
 // createDb() of the Node entry: every backend. Each loads its driver (pg, the Neon driver, the
 // AWS SDK) only when it is chosen, so a Data API client never loads pg and vice versa.
 
+import { createNeonHttpTransport } from './backends/neon-http/factory.js';
+import { createNeonWsTransport } from './backends/neon-ws/factory.js';
 import { createPgTransport } from './backends/pg/factory.js';
 import type { CreateDbOptions } from './config/options.js';
 import type { BackendFactories } from './core/context.js';
@@ -9,6 +11,8 @@ import type { AnypgDatabase } from './drizzle/database.js';
 
 const NODE_BACKENDS: BackendFactories = {
   pg: createPgTransport,
+  'neon-http': createNeonHttpTransport,
+  'neon-ws': createNeonWsTransport,
 };
 
 export function createDb<TSchema extends Record<string, unknown> = Record<string, never>>(

@@ -134,6 +134,10 @@ export class AnypgSession<
       return results;
     };
     if (this.executor !== this.transport) return run(this.executor);
+    if (this.transport.batch) {
+      const results = await this.transport.batch(prepared.map((p) => p.statement));
+      return results.map((r, i) => prepared[i]!.map(r));
+    }
     return this.transport.transaction(run);
   }
 

@@ -66,6 +66,8 @@ export interface Transport extends Executor {
   readonly capabilities: Capabilities;
   /** Runs `fn` inside BEGIN ... COMMIT on one session; ROLLBACK when it throws. */
   transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig): Promise<T>;
+  /** Runs the statements atomically in one round trip, where the backend has a primitive for it. */
+  batch?(stmts: Statement[]): Promise<QueryResult[]>;
   stats(): PoolStats;
   close(): Promise<void>;
 }

@@ -61,6 +61,10 @@ interface Waiter {
  */
 const YIELD_AFTER_IDLE_MS = 1000;
 
+/** One turn of the event loop: I/O callbacks run before this resolves (setTimeout where setImmediate is missing). */
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
+
 export class FreezeAwarePool {
   private readonly idle: Conn[] = [];
   private readonly waiters: Waiter[] = [];
@@ -148,7 +152,7 @@ export class FreezeAwarePool {
     if (now - conn.lastUsedAt > this.settings.idleTimeoutMs) return true;
     if (now - conn.createdAt > this.settings.maxLifetimeMs) return true;
     if (now - conn.lastUsedAt > YIELD_AFTER_IDLE_MS) {
-      await new Promise((r) => setImmediate(r));
+      await yieldToEventLoop();
     }
     return conn.broken || !socketUsable(conn.client);
   }

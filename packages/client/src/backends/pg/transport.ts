@@ -10,7 +10,6 @@
 import type pg from 'pg';
 import {
   AnypgError,
-  ConfigurationError,
   ConnectionLostError,
   DatabaseError,
   databaseErrorFrom,
@@ -20,6 +19,7 @@ import {
 import type { QueryEventSink } from '../../observe/events.js';
 import type { CircuitBreaker } from '../../resilience/breaker.js';
 import { isReplaySafe } from '../../resilience/replay.js';
+import { beginStatement } from '../../transport/begin.js';
 import type {
   Executor,
   PoolStats,
@@ -59,6 +59,8 @@ export interface PgTransportOptions {
   breaker: CircuitBreaker | undefined;
   events: QueryEventSink;
   info: BackendInfo;
+  /** The name query events carry. Default 'pg'. */
+  backendName?: string;
 }
 
 /**
@@ -359,7 +361,7 @@ export class PgTransport implements Transport {
     const sink = this.#opts.events;
     if (!sink.enabled) return;
     sink.query({
-      backend: 'pg',
+      backend: this.#opts.backendName ?? 'pg',
       sql: stmt.text,
       durationMs: performance.now() - started,
       command: result?.command,
@@ -384,30 +386,4 @@ function mapError(err: unknown): AnypgError {
   if (err instanceof AnypgError) return err;
   if (isServerError(err)) return databaseErrorFrom(err);
   return new ConnectionLostError('The database connection failed.', err);
-}
-
-const ISOLATION_LEVELS = new Set(['read uncommitted', 'read committed', 'repeatable read', 'serializable']);
-const ACCESS_MODES = new Set(['read only', 'read write']);
-
-export function beginStatement(config?: TransactionConfig): string {
-  if (!config) return 'begin';
-  const parts = ['begin'];
-  // These go into SQL text: accept only the keywords PostgreSQL knows.
-  if (config.isolationLevel) {
-    if (!ISOLATION_LEVELS.has(config.isolationLevel)) {
-      throw new ConfigurationError(
-        'isolationLevel',
-        `isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}.`,
-      );
-    }
-    parts.push(`isolation level ${config.isolationLevel}`);
-  }
-  if (config.accessMode) {
-    if (!ACCESS_MODES.has(config.accessMode)) {
-      throw new ConfigurationError('accessMode', `accessMode must be 'read only' or 'read write'.`);
-    }
-    parts.push(config.accessMode);
-  }
-  if (config.deferrable !== undefined) parts.push(config.deferrable ? 'deferrable' : 'not deferrable');
-  return parts.join(' ');
 }

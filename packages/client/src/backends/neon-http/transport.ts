@@ -1,0 +1,283 @@
+// neon-http: SQL over HTTP with the Neon driver's neon() function.
+//
+// One statement is one HTTP request (on a kept-alive connection where the runtime pools them:
+// Node's fetch does). batch() is one request too: the driver's transaction([...]), which the
+// endpoint runs between BEGIN and COMMIT. An interactive transaction opens a WebSocket session for
+// its duration, because a callback that reads and then writes needs one connection.
+//
+// The driver has no timeout and no retry: each request gets an AbortSignal (timeoutMs), and a
+// request that failed before it was sent, or a plain read, is sent once more.
+
+import { redactUrl } from '../../config/connection-string.js';
+import type { NeonOptions } from '../../config/options.js';
+import type { BackendContext } from '../../core/context.js';
+import {
+  AnypgError,
+  ConnectionError,
+  ConnectionLostError,
+  DatabaseError,
+  databaseErrorFrom,
+  OutcomeUnknownError,
+  QueryTimeoutError,
+} from '../../errors.js';
+import { isReplaySafe } from '../../resilience/replay.js';
+import { beginStatement } from '../../transport/begin.js';
+import type {
+  Executor,
+  PoolStats,
+  QueryResult,
+  Statement,
+  TransactionConfig,
+  Transport,
+} from '../../transport/contract.js';
+import type { BackendInfo, Capabilities } from '../../transport/info.js';
+import { parsersFor } from '../../types/parsing.js';
+import {
+  checkNeonOptions,
+  configuredClientClass,
+  installRouter,
+  loadNeon,
+  type NeonModule,
+  type Route,
+  routeOptions,
+} from '../neon/driver.js';
+
+interface NeonFullResult {
+  command: string;
+  rowCount: number | null;
+  fields: Array<{ name: string; dataTypeID: number }>;
+  rows: unknown[];
+}
+
+type NeonSql = ReturnType<NeonModule['neon']>;
+
+export class NeonHttpTransport implements Transport {
+  readonly info: BackendInfo;
+  readonly capabilities: Capabilities = {
+    interactiveTransactions: true,
+    savepoints: true,
+    batchAtomic: true,
+    batchRoundTrips: () => 1,
+    namedStatements: false,
+    maxConnections: 1,
+  };
+  readonly #url: string;
+  readonly #opts: NeonOptions;
+  readonly #route: Route;
+  readonly #timeoutMs: number;
+  readonly #ctx: BackendContext;
+  readonly #counters = { requests: 0, retries: 0, outcomeUnknown: 0, sessions: 0 };
+  #sql: NeonSql | undefined;
+  #neon: NeonModule | undefined;
+
+  constructor(ctx: BackendContext) {
+    this.#ctx = ctx;
+    this.#url = ctx.rawUrl!;
+    this.#opts = ctx.options.neon ?? {};
+    const ssl = ctx.options.ssl;
+    checkNeonOptions(this.#opts, typeof ssl === 'object' && !!ssl.allowUnencryptedRemote);
+    this.#route = { endpoint: this.#opts.fetchEndpoint, fetch: this.#opts.fetch };
+    this.#timeoutMs = this.#opts.timeoutMs ?? 30_000;
+    this.info = {
+      runtime: ctx.runtime.name,
+      backend: 'neon-http',
+      reason: ctx.resolution.reason,
+      target: redactUrl(ctx.url!),
+      tls: this.#opts.fetchEndpoint?.startsWith('http:') ? 'disable' : 'verify-full',
+      pool: { max: 1, min: 0, idleTimeoutMs: 0, maxLifetimeMs: 0 },
+    };
+  }
+
+  async #driver(): Promise<{ neon: NeonModule; sql: NeonSql }> {
+    const neon = (this.#neon ??= await loadNeon());
+    installRouter(neon);
+    // The URL was validated by anypg already: the driver's own error would print it, password and all.
+    this.#sql ??= neon.neon(this.#url);
+    return { neon, sql: this.#sql };
+  }
+
+  stats(): PoolStats {
+    return {
+      total: 0,
+      idle: 0,
+      waiting: 0,
+      opened: this.#counters.sessions,
+      staleReplaced: 0,
+      acquireTimeouts: 0,
+      retries: this.#counters.retries,
+      outcomeUnknown: this.#counters.outcomeUnknown,
+      circuit: 'closed',
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  async query(stmt: Statement): Promise<QueryResult> {
+    const { neon, sql } = await this.#driver();
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = (await sql.query(stmt.text, stmt.params as unknown[], {
+          arrayMode: stmt.rowMode === 'array',
+          fullResults: true,
+          types: parsersFor(neon.types as never, stmt.parse) as never,
+          fetchOptions: routeOptions(this.#route, this.#signal()),
+        })) as unknown as NeonFullResult;
+        const result = shape(r);
+        this.#emit(stmt, started, attempt > 0, result);
+        return result;
+      } catch (err) {
+        const mapped = this.#map(err, stmt, attempt);
+        if (mapped === 'retry') {
+          this.#counters.retries++;
+          continue;
+        }
+        this.#emit(stmt, started, attempt > 0, undefined, mapped);
+        throw mapped;
+      }
+    }
+  }
+
+  /** The whole batch in one HTTP request, atomic. */
+  async batch(stmts: Statement[]): Promise<QueryResult[]> {
+    const { neon, sql } = await this.#driver();
+    const queries = stmts.map((s) =>
+      sql.query(s.text, s.params as unknown[], {
+        arrayMode: s.rowMode === 'array',
+        fullResults: true,
+        types: parsersFor(neon.types as never, s.parse) as never,
+      }),
+    );
+    try {
+      const results = (await sql.transaction(queries as never, {
+        fetchOptions: routeOptions(this.#route, this.#signal()),
+      })) as unknown as NeonFullResult[];
+      return results.map(shape);
+    } catch (err) {
+      const mapped = this.#map(err, { text: 'begin', params: [], rowMode: 'array', parse: 'raw' }, 1);
+      throw mapped === 'retry' ? new ConnectionLostError('The batch request failed before it was sent.', err) : mapped;
+    }
+  }
+
+  /** An interactive transaction on a WebSocket session that lives as long as the callback. */
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig): Promise<T> {
+    const { neon } = await this.#driver();
+    const Client = configuredClientClass(neon, this.#opts);
+    const client = new Client({ connectionString: this.#url });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new ConnectionError(
+        `Could not open a WebSocket session to ${this.info.target}: ${(err as Error).message}`,
+        err,
+      );
+    }
+    this.#counters.sessions++;
+    const run = async (stmt: Statement): Promise<QueryResult> => {
+      try {
+        const r = await client.query({
+          text: stmt.text,
+          values: stmt.params as unknown[],
+          ...(stmt.rowMode === 'array' && { rowMode: 'array' as const }),
+          types: parsersFor(neon.types as never, stmt.parse) as never,
+        });
+        return shape(r as unknown as NeonFullResult);
+      } catch (err) {
+        if (isServerError(err)) throw databaseErrorFrom(err);
+        throw new ConnectionLostError(
+          'The WebSocket session broke inside a transaction; the server rolled it back, so it is safe to run the whole transaction again.',
+          err,
+        );
+      }
+    };
+    try {
+      await run({ text: beginStatement(config), params: [], rowMode: 'array', parse: 'raw' });
+      let result: T;
+      try {
+        result = await fn({ query: run });
+      } catch (err) {
+        await run({ text: 'rollback', params: [], rowMode: 'array', parse: 'raw' }).catch(() => undefined);
+        throw err;
+      }
+      try {
+        await run({ text: 'commit', params: [], rowMode: 'array', parse: 'raw' });
+      } catch (err) {
+        if (err instanceof DatabaseError) throw err;
+        this.#counters.outcomeUnknown++;
+        throw new OutcomeUnknownError(
+          'COMMIT was sent but the WebSocket session broke before the server confirmed it: the transaction may or may not have been committed.',
+          err,
+        );
+      }
+      return result;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  #signal(): AbortSignal {
+    return AbortSignal.timeout(this.#timeoutMs);
+  }
+
+  /** Maps a driver error, or says that sending again is safe. */
+  #map(err: unknown, stmt: Statement, attempt: number): AnypgError | 'retry' {
+    if (err instanceof AnypgError) return err;
+    const e = err as { code?: unknown; message?: string; sourceError?: unknown; name?: string };
+    if (isServerError(err)) return databaseErrorFrom(err);
+    const source = e.sourceError as { name?: string; cause?: { code?: string } } | undefined;
+    if (source?.name === 'TimeoutError' || source?.name === 'AbortError') {
+      return new QueryTimeoutError(
+        `No answer from the Neon endpoint within neon.timeoutMs (${this.#timeoutMs} ms). Whether a write took effect is unknown.`,
+        err,
+      );
+    }
+    const status = /HTTP status (\d+)/.exec(e.message ?? '')?.[1];
+    // Refused or unresolvable: the request never left, so sending it again is safe.
+    const notSent = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(source?.cause?.code ?? '');
+    if (attempt === 0 && (notSent || (status !== '507' && isReplaySafe(stmt.text)))) return 'retry';
+    if (status === '507') {
+      return new AnypgError(
+        'UNSUPPORTED',
+        'The result is larger than the Neon endpoint returns over HTTP (10 MiB). Select fewer rows or columns, or page through them.',
+        { cause: err },
+      );
+    }
+    if (notSent) return new ConnectionError(`Could not reach the Neon endpoint for ${this.info.target}.`, err);
+    if (isReplaySafe(stmt.text)) return new ConnectionLostError('The request to the Neon endpoint failed twice.', err);
+    this.#counters.outcomeUnknown++;
+    return new OutcomeUnknownError(
+      `The request to the Neon endpoint failed${status ? ` with HTTP ${status}` : ''} after it was sent, so the statement may or may not have taken effect. anypg does not replay writes.`,
+      err,
+    );
+  }
+
+  #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
+    const sink = this.#ctx.events;
+    if (!sink.enabled) return;
+    sink.query({
+      backend: 'neon-http',
+      sql: stmt.text,
+      durationMs: performance.now() - started,
+      command: result?.command,
+      rowCount: result?.rowCount ?? undefined,
+      retried,
+      errorCode: error?.code,
+      sqlstate: error instanceof DatabaseError ? error.sqlstate : undefined,
+    });
+  }
+}
+
+function isServerError(err: unknown): err is { message: string; code: string } & Record<string, unknown> {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
+
+function shape(r: NeonFullResult): QueryResult {
+  return {
+    command: r.command,
+    rowCount: r.rowCount,
+    fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+    rows: r.rows,
+  };
+}

@@ -1,0 +1,56 @@
+// neon-ws: the Neon driver's WebSocket Client (a pg.Client over a WebSocket tunnel) in anypg's
+// pool, so it gets the same freeze handling, retry rules and timeouts as pg over TCP.
+import { redactUrl } from '../../config/connection-string.js';
+import { resolvePoolOptions } from '../../config/options.js';
+import type { BackendContext } from '../../core/context.js';
+import { CircuitBreaker } from '../../resilience/breaker.js';
+import { checkNeonOptions, configuredClientClass, loadNeon } from '../neon/driver.js';
+import { type PgDriver, PgTransport } from '../pg/transport.js';
+
+export function createNeonWsTransport(ctx: BackendContext): PgTransport {
+  const { options, runtime } = ctx;
+  const parts = ctx.url!;
+  const neonOpts = options.neon ?? {};
+  const ssl = options.ssl;
+  checkNeonOptions(neonOpts, typeof ssl === 'object' && !!ssl.allowUnencryptedRemote);
+  // Edge runtimes serve one request at a time per isolate: a small pool is plenty.
+  const pool = resolvePoolOptions(options.pool, runtime.name, 2);
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const queryTimeoutMs = options.queryTimeoutMs ?? (statementTimeoutMs ? statementTimeoutMs + 5_000 : 0);
+  const target = redactUrl(parts);
+  const driver = async (): Promise<PgDriver> => {
+    const neon = await loadNeon();
+    return {
+      Client: configuredClientClass(neon, neonOpts) as unknown as PgDriver['Client'],
+      types: neon.types as never,
+    };
+  };
+  return new PgTransport({
+    driver,
+    pool: { ...pool, target },
+    client: {
+      host: parts.host,
+      port: parts.port,
+      user: parts.user,
+      database: parts.database,
+      application_name: options.applicationName ?? parts.params.application_name ?? 'anypg',
+      ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs } : {}),
+      connectionTimeoutMillis: pool.connectTimeoutMs,
+    },
+    password: parts.password,
+    queryTimeoutMs: queryTimeoutMs || undefined,
+    leakWarningMs: pool.leakWarningMs || undefined,
+    breaker: options.circuitBreaker === false ? undefined : new CircuitBreaker(options.circuitBreaker ?? {}),
+    events: ctx.events,
+    backendName: 'neon-ws',
+    info: {
+      runtime: runtime.name,
+      backend: 'neon-ws',
+      reason: ctx.resolution.reason,
+      target,
+      // TLS is the WebSocket's (wss), not PostgreSQL's inside the tunnel.
+      tls: neonOpts.useSecureWebSocket === false ? 'disable' : 'verify-full',
+      pool: { max: pool.max, min: pool.min, idleTimeoutMs: pool.idleTimeoutMs, maxLifetimeMs: pool.maxLifetimeMs },
+    },
+  });
+}

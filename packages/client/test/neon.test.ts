@@ -1,0 +1,165 @@
+// neon-http and neon-ws against the local Neon endpoint (the unmodified Neon driver inside anypg),
+// on a real PostgreSQL. The same statements through pg directly are the oracle.
+import { type NeonEndpoint, startNeonEndpoint } from '@anypg/local';
+import { neonConfig } from '@neondatabase/serverless';
+import { eq, sql } from 'drizzle-orm';
+import { pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AnypgDatabase, createDb, DatabaseError, OutcomeUnknownError } from '../src/node.js';
+import { admin, databaseUrl, uniqueName } from './support/db.js';
+import { startProxy, type TestProxy } from './support/proxy.js';
+
+const table = uniqueName('neon');
+const items = pgTable(table, {
+  id: serial('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+let endpoint: NeonEndpoint;
+let proxy: TestProxy;
+let http: AnypgDatabase;
+let ws: AnypgDatabase;
+
+beforeAll(async () => {
+  await admin((c) =>
+    c.query(
+      `create table ${table} (id serial primary key, name text not null unique, at timestamptz not null default now())`,
+    ),
+  );
+  endpoint = await startNeonEndpoint({ upstream: databaseUrl() });
+  // A TCP proxy in front of the endpoint counts HTTP connections.
+  proxy = await startProxy(endpoint.port);
+  const neon = { ...endpoint.neonConfig, fetchEndpoint: `http://127.0.0.1:${proxy.port}/sql` };
+  http = createDb({ url: databaseUrl(), env: {}, backend: 'neon-http', neon });
+  ws = createDb({ url: databaseUrl(), env: {}, backend: 'neon-ws', neon: endpoint.neonConfig });
+});
+
+afterAll(async () => {
+  await http?.$close();
+  await ws?.$close();
+  await proxy?.close();
+  await endpoint?.close();
+  await admin((c) => c.query(`drop table ${table}`));
+});
+
+describe.each([
+  ['neon-http', () => http],
+  ['neon-ws', () => ws],
+])('%s', (name, db) => {
+  it('says what it is', () => {
+    expect(db().$backend.backend).toBe(name);
+    expect(db().$backend.reason).toMatch(/asked for/);
+  });
+
+  it('runs the query builder, execute and relational shapes like pg', async () => {
+    const n = uniqueName(name);
+    const [row] = await db().insert(items).values({ name: n }).returning();
+    expect(row!.at).toBeInstanceOf(Date);
+    expect(await db().select({ name: items.name }).from(items).where(eq(items.id, row!.id))).toEqual([{ name: n }]);
+    const q = sql`select 1::int8 as big, 2.5::numeric as num, now()::timestamptz as ts, '{1,2}'::int[] as arr, '{"a":1}'::json as j`;
+    const ours = await db().execute(q);
+    const oracle = await admin((c) =>
+      c.query(
+        `select 1::int8 as big, 2.5::numeric as num, now()::timestamptz as ts, '{1,2}'::int[] as arr, '{"a":1}'::json as j`,
+      ),
+    );
+    expect(Object.keys(ours.rows[0] as object)).toEqual(Object.keys(oracle.rows[0]));
+    expect(ours.fields.map((f) => f.dataTypeID)).toEqual(oracle.fields.map((f) => f.dataTypeID));
+    const { ts: a, ...restOurs } = ours.rows[0] as Record<string, unknown>;
+    const { ts: b, ...restOracle } = oracle.rows[0];
+    expect(restOurs).toEqual(restOracle);
+    expect(a).toBeInstanceOf(Date);
+    expect(b).toBeInstanceOf(Date);
+  });
+
+  it('interactive transactions commit and roll back', async () => {
+    const kept = uniqueName('kept');
+    const lost = uniqueName('lost');
+    await db().transaction(async (tx) => {
+      const [r] = await tx.insert(items).values({ name: kept }).returning({ id: items.id });
+      await tx
+        .update(items)
+        .set({ name: `${kept}!` })
+        .where(eq(items.id, r!.id));
+    });
+    await expect(
+      db().transaction(async (tx) => {
+        await tx.insert(items).values({ name: lost });
+        throw new Error('undo');
+      }),
+    ).rejects.toThrow('undo');
+    const names = (await db().select({ name: items.name }).from(items)).map((r) => r.name);
+    expect(names).toContain(`${kept}!`);
+    expect(names).not.toContain(lost);
+  });
+
+  it('batch is atomic', async () => {
+    const dup = uniqueName('dup');
+    const err = await db()
+      .batch([db().insert(items).values({ name: dup }), db().insert(items).values({ name: dup })])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatabaseError);
+    expect((err as DatabaseError).sqlstate).toBe('23505');
+    expect((err as DatabaseError).constraint).toBe(`${table}_name_key`);
+    expect(await db().select().from(items).where(eq(items.name, dup))).toEqual([]);
+  });
+});
+
+describe('neon-http on the wire', () => {
+  it('reuses one kept-alive connection for warm queries, and sends a batch as one request', async () => {
+    await http.execute(sql`select 1`);
+    const connections = proxy.connections();
+    proxy.resetCounts();
+    for (let i = 0; i < 10; i++) await http.execute(sql`select ${i}::int`);
+    expect(proxy.connections()).toBe(connections);
+    expect(proxy.roundTrips()).toBe(10);
+    proxy.resetCounts();
+    await http.batch([
+      http.execute(sql`select 1`),
+      http.execute(sql`select 2`),
+      http.execute(sql`select 3`),
+      http.execute(sql`select 4`),
+    ]);
+    expect(proxy.roundTrips()).toBe(1);
+  });
+
+  it('two clients with different endpoints in one process do not interfere, and neonConfig stays untouched', async () => {
+    const before = { fetchEndpoint: neonConfig.fetchEndpoint, wsProxy: neonConfig.wsProxy };
+    const other = await startNeonEndpoint({ upstream: databaseUrl() });
+    const otherProxy = await startProxy(other.port);
+    try {
+      const a = createDb({
+        url: databaseUrl(),
+        env: {},
+        backend: 'neon-http',
+        neon: { fetchEndpoint: `http://127.0.0.1:${otherProxy.port}/sql` },
+      });
+      proxy.resetCounts();
+      otherProxy.resetCounts();
+      await Promise.all([a.execute(sql`select 1`), http.execute(sql`select 2`), a.execute(sql`select 3`)]);
+      expect(otherProxy.roundTrips()).toBe(2);
+      expect(proxy.roundTrips()).toBe(1);
+      expect({ fetchEndpoint: neonConfig.fetchEndpoint, wsProxy: neonConfig.wsProxy }).toEqual(before);
+    } finally {
+      await otherProxy.close();
+      await other.close();
+    }
+  });
+
+  it('a write whose request dies after it was sent is not replayed', async () => {
+    const v = uniqueName('w');
+    await http.execute(sql`select 1`);
+    proxy.killAfterNextClientChunk();
+    const err = await http
+      .insert(items)
+      .values({ name: v })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    await new Promise((r) => setTimeout(r, 100));
+    const n = await admin(
+      async (c) => (await c.query(`select count(*)::int as n from ${table} where name = $1`, [v])).rows[0].n,
+    );
+    expect(n).toBe(1);
+  });
+});

@@ -89,7 +89,8 @@ export class NeonHttpTransport implements Transport {
   }
 
   async #driver(): Promise<{ neon: NeonModule; sql: NeonSql }> {
-    const neon = (this.#neon ??= await loadNeon());
+    this.#neon ??= await loadNeon();
+    const neon = this.#neon;
     installRouter(neon);
     // The URL was validated by anypg already: the driver's own error would print it, password and all.
     this.#sql ??= neon.neon(this.#url);

@@ -153,8 +153,10 @@ async function typedQuery(
 
 function databaseError(err: unknown, ctx: OperationContext, l: Lease, sql?: TranslatedSql): unknown {
   if (!isPgError(err)) return err;
-  const message = formatDatabaseError(err, ctx.errorMessages, sql ? (p) => sql.originalPosition(p) : undefined);
-  if (l.session) l.session.failure = message;
+  const position = sql ? (p: number) => sql.originalPosition(p) : undefined;
+  const message = formatDatabaseError(err, ctx.errorMessages, position);
+  // The first error is what aborted the transaction: COMMIT reports it as the cause.
+  if (l.session) l.session.failure ??= formatDatabaseError(err, { ...ctx.errorMessages, sqlState: false }, position);
   return new DataApiError('DatabaseErrorException', message);
 }
 

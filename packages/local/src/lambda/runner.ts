@@ -616,9 +616,10 @@ function resolveConfig(options: StartLambdaOptions): ResolvedConfig {
       'startLambda needs `handler`: the path of the built handler file, e.g. dist/index.js#handler.',
     );
   }
-  const hash = options.handler.lastIndexOf('#');
-  const filePart = hash >= 0 ? options.handler.slice(0, hash) : options.handler;
-  const exportName = (hash >= 0 ? options.handler.slice(hash + 1) : options.handlerName) || 'handler';
+  // `file.js#name`; a '#' elsewhere (a folder name) is part of the path.
+  const m = /^(.*\.[cm]?js)#([^/\\]*)$/.exec(options.handler);
+  const filePart = m ? m[1]! : options.handler;
+  const exportName = (m ? m[2] : options.handlerName) || 'handler';
   if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(exportName)) {
     throw new LocalError(
       'BAD_OPTION',

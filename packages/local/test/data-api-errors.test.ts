@@ -65,7 +65,11 @@ async function start(options: Partial<DataApiEndpointOptions> = {}) {
   return { endpoint, client, exec };
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Error & Record<string, any>);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as Error & Record<string, any>,
+  );
 
 /** Waits (bounded) until `check` returns true; returns whether it did. */
 async function eventually(check: () => Promise<boolean>, tries = 100, everyMs = 100): Promise<boolean> {
@@ -189,7 +193,10 @@ describe('other error classes', () => {
     expect(noSql).toBeInstanceOf(BadRequestException);
     expect(noSql!.message).toMatch(/sql/);
     const bad = await failure(
-      main.exec({ sql: 'select :d', parameters: [{ name: 'd', value: { stringValue: '2024/01/02' }, typeHint: 'DATE' }] }),
+      main.exec({
+        sql: 'select :d',
+        parameters: [{ name: 'd', value: { stringValue: '2024/01/02' }, typeHint: 'DATE' }],
+      }),
     );
     expect(bad).toBeInstanceOf(BadRequestException);
     const old = await failure(
@@ -205,7 +212,7 @@ describe('other error classes', () => {
     expect(old!.message).toMatch(/ExecuteStatement/);
   });
 
-  it("ValidationException (as AWS documents) for several statements and for the schema parameter", async () => {
+  it('ValidationException (as AWS documents) for several statements and for the schema parameter', async () => {
     const multi = await failure(main.exec({ sql: 'select 1; select 2' }));
     expect(multi).toBeInstanceOf(RDSDataServiceException);
     expect(multi!.name).toBe('ValidationException');
@@ -263,9 +270,10 @@ describe('other error classes', () => {
     const pid = (err as StatementTimeoutException).dbConnectionId!;
     expect(typeof pid).toBe('number');
     const busy = async () => {
-      const r = await direct.query(`select count(*)::int as n from pg_stat_activity where pid = $1 and state = 'active'`, [
-        pid,
-      ]);
+      const r = await direct.query(
+        `select count(*)::int as n from pg_stat_activity where pid = $1 and state = 'active'`,
+        [pid],
+      );
       return r.rows[0].n === 1;
     };
     // Cancelled: the backend goes idle long before pg_sleep(3) would have returned, and nothing was written.
@@ -330,7 +338,11 @@ describe('auto-pause: failNextCalls', () => {
       body: JSON.stringify({ resourceArn: 'arn:x', secretArn: 'arn:y', sql: 'select 5 as five' }),
     });
     expect(unsigned.status).toBe(200);
-    expect(await unsigned.json()).toEqual({ records: [[{ longValue: 5 }]], numberOfRecordsUpdated: 0, generatedFields: [] });
+    expect(await unsigned.json()).toEqual({
+      records: [[{ longValue: 5 }]],
+      numberOfRecordsUpdated: 0,
+      generatedFields: [],
+    });
   });
 });
 
@@ -356,7 +368,9 @@ describe('limits', () => {
   });
 
   it('takes other limits, including the 10 MB one for JSON results', async () => {
-    const { exec } = await start({ limits: { maxResponseBytes: 2000, maxRowBytes: 0, maxJsonBytes: 500, maxRequestBytes: 1000 } });
+    const { exec } = await start({
+      limits: { maxResponseBytes: 2000, maxRowBytes: 0, maxJsonBytes: 500, maxRequestBytes: 1000 },
+    });
     expect(await failure(exec({ sql: "select repeat('x', 3000)" }))).toBeInstanceOf(UnsupportedResultException);
     expect((await exec({ sql: "select repeat('x', 1500)" })).records).toHaveLength(1);
     expect(await failure(exec({ sql: "select repeat('x', 600)", formatRecordsAs: 'JSON' }))).toBeInstanceOf(
@@ -370,7 +384,7 @@ describe('credentials, options and secrets', () => {
   it('runs as the role a configured secretArn maps to, in the database a call names', async () => {
     const secretArn = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:reader-XyZ123';
     const lines: string[] = [];
-    const { endpoint, client, exec } = await start({
+    const { endpoint, exec } = await start({
       credentials: { [secretArn]: { username: ROLE, password: ROLE_PASSWORD, dbname: DATABASE } },
       onLog: (l) => lines.push(l),
     });
@@ -428,7 +442,12 @@ describe('credentials, options and secrets', () => {
     expect(lines[1]).toBe(`const resourceArn = '${main.endpoint.resourceArn}';`);
     expect(lines[2]).toContain(`const secretArn = '${main.endpoint.secretArn}';`);
     // AWS_ENDPOINT_URL_RDS_DATA really redirects the SDK.
-    const env = Object.fromEntries(main.endpoint.envSnippet().split('\n').map((l) => l.split('=') as [string, string]));
+    const env = Object.fromEntries(
+      main.endpoint
+        .envSnippet()
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
+    );
     const saved = { ...process.env };
     try {
       Object.assign(process.env, env);

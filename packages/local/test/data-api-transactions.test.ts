@@ -40,7 +40,11 @@ async function start(options: Partial<DataApiEndpointOptions> = {}) {
   };
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Error);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
 
 async function count(table: string): Promise<number> {
   return (await direct.query(`select count(*)::int as n from ${SCHEMA}.${table}`)).rows[0].n;
@@ -96,7 +100,9 @@ describe('transactions', () => {
     expect(done.transactionStatus).toBe('Transaction Committed');
     expect(await count('c')).toBe(2);
     // The id is gone once committed.
-    expect(await failure(api.exec({ sql: 'select 1', transactionId: id }))).toBeInstanceOf(TransactionNotFoundException);
+    expect(await failure(api.exec({ sql: 'select 1', transactionId: id }))).toBeInstanceOf(
+      TransactionNotFoundException,
+    );
     expect(api.endpoint.stats().openTransactions).toBe(0);
   });
 
@@ -112,7 +118,11 @@ describe('transactions', () => {
   it('keeps session state inside a transaction (one dedicated connection)', async () => {
     const id = await api.begin();
     await api.exec({ sql: `create temp table scratch (n int) on commit drop`, transactionId: id });
-    await api.exec({ sql: 'insert into scratch values (:n)', transactionId: id, parameters: [{ name: 'n', value: { longValue: 5 } }] });
+    await api.exec({
+      sql: 'insert into scratch values (:n)',
+      transactionId: id,
+      parameters: [{ name: 'n', value: { longValue: 5 } }],
+    });
     const res = await api.exec({ sql: 'select n, pg_backend_pid() from scratch', transactionId: id });
     const again = await api.exec({ sql: 'select pg_backend_pid()', transactionId: id });
     expect(res.records![0]![0]!.longValue).toBe(5);
@@ -133,7 +143,9 @@ describe('transactions', () => {
     expect(commit).toBeInstanceOf(DatabaseErrorException);
     expect(commit!.message).toMatch(/cannot be committed.*relation "nope_in_tx" does not exist/);
     expect(await count('f')).toBe(0);
-    expect(await failure(api.exec({ sql: 'select 1', transactionId: id }))).toBeInstanceOf(TransactionNotFoundException);
+    expect(await failure(api.exec({ sql: 'select 1', transactionId: id }))).toBeInstanceOf(
+      TransactionNotFoundException,
+    );
   });
 
   it('answers a second call on a busy transaction with "Transaction is still running a query"', async () => {
@@ -182,10 +194,16 @@ describe('transactions', () => {
     const short = await start({ transactionTimeoutMs: 60_000, transactionMaxLifetimeMs: 1000 });
     const id = await short.begin();
     let i = 0;
-    const gone = await eventually(async () => {
-      const err = await failure(short.exec({ sql: `insert into ${SCHEMA}.life values (${i++}, 'x')`, transactionId: id }));
-      return err instanceof TransactionNotFoundException;
-    }, 100, 50);
+    const gone = await eventually(
+      async () => {
+        const err = await failure(
+          short.exec({ sql: `insert into ${SCHEMA}.life values (${i++}, 'x')`, transactionId: id }),
+        );
+        return err instanceof TransactionNotFoundException;
+      },
+      100,
+      50,
+    );
     expect(gone).toBe(true);
     expect(i).toBeGreaterThan(1);
     expect(await count('life')).toBe(0);
@@ -267,7 +285,10 @@ describe('concurrency', () => {
     const ids = await Promise.all(Array.from({ length: 10 }, () => api.begin()));
     expect(new Set(ids).size).toBe(10);
     const pids = await Promise.all(
-      ids.map(async (id) => (await api.exec({ sql: 'select pg_backend_pid()', transactionId: id })).records![0]![0]!.longValue),
+      ids.map(
+        async (id) =>
+          (await api.exec({ sql: 'select pg_backend_pid()', transactionId: id })).records![0]![0]!.longValue,
+      ),
     );
     expect(new Set(pids).size).toBe(10);
     await Promise.all(ids.map((id) => api.rollback(id)));

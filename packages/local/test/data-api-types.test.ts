@@ -45,7 +45,10 @@ afterAll(async () => {
   await direct?.end();
 });
 
-function exec(input: Omit<ExecuteStatementCommandInput, 'resourceArn' | 'secretArn'>, on: 'strict' | 'lenient' = 'strict') {
+function exec(
+  input: Omit<ExecuteStatementCommandInput, 'resourceArn' | 'secretArn'>,
+  on: 'strict' | 'lenient' = 'strict',
+) {
   const e = on === 'strict' ? endpoint : lenient;
   const c = on === 'strict' ? client : lenientClient;
   return c.send(new ExecuteStatementCommand({ resourceArn: e.resourceArn, secretArn: e.secretArn, ...input }));
@@ -205,7 +208,9 @@ describe('result values, compared with pg direct', () => {
   });
 
   it('renders NULL of any type as isNull', async () => {
-    const { records } = await exec({ sql: 'select null::int4, null::text, null::timestamptz, null::bytea, null::int[]' });
+    const { records } = await exec({
+      sql: 'select null::int4, null::text, null::timestamptz, null::bytea, null::int[]',
+    });
     expect(records![0]).toEqual(Array(5).fill({ isNull: true }));
   });
 
@@ -235,7 +240,7 @@ describe('result values, compared with pg direct', () => {
     const sql = 'select 9223372036854775807::int8 as big, 12::int4 as small';
     const asLong = await exec({ sql });
     // The SDK parses JSON numbers into doubles: the nearest double, as with the real service.
-    expect(asLong.records![0]![0]!.longValue).toBe(9223372036854775807);
+    expect(asLong.records![0]![0]!.longValue).toBe(Number(9223372036854775807n));
     const asString = await exec({ sql, resultSetOptions: { longReturnType: 'STRING' } });
     expect(asString.records![0]).toEqual([{ stringValue: '9223372036854775807' }, { stringValue: '12' }]);
   });
@@ -381,7 +386,7 @@ describe('formatRecordsAs JSON', () => {
         blob: 'aGVsbG8gd29ybGQ=',
         arr: [1, 2],
         ts: '2024-01-02 02:04:05',
-        big: 9223372036854775807,
+        big: Number(9223372036854775807n),
       },
     ]);
   });
@@ -423,8 +428,14 @@ describe('parameters', () => {
     });
     const nan = await roundTrip({ value: { doubleValue: Number.NaN } });
     expect(Number.isNaN(nan.value.doubleValue)).toBe(true);
-    expect(await roundTrip({ value: { booleanValue: true } })).toEqual({ value: { booleanValue: true }, type: 'boolean' });
-    expect(await roundTrip({ value: { stringValue: 'héllo' } })).toEqual({ value: { stringValue: 'héllo' }, type: 'text' });
+    expect(await roundTrip({ value: { booleanValue: true } })).toEqual({
+      value: { booleanValue: true },
+      type: 'boolean',
+    });
+    expect(await roundTrip({ value: { stringValue: 'héllo' } })).toEqual({
+      value: { stringValue: 'héllo' },
+      type: 'text',
+    });
     const bytes = new Uint8Array([0, 1, 254, 255]);
     const blob = await roundTrip({ value: { blobValue: bytes } });
     expect(blob.type).toBe('bytea');
@@ -437,7 +448,12 @@ describe('parameters', () => {
     const cases: Array<[SqlParameter['typeHint'], string, string, Field]> = [
       ['DATE', '2024-02-29', 'date', { stringValue: '2024-02-29' }],
       ['TIME', '13:14:15.5', 'time without time zone', { stringValue: '13:14:15.5' }],
-      ['TIMESTAMP', '2024-01-02 03:04:05.678', 'timestamp without time zone', { stringValue: '2024-01-02 03:04:05.678' }],
+      [
+        'TIMESTAMP',
+        '2024-01-02 03:04:05.678',
+        'timestamp without time zone',
+        { stringValue: '2024-01-02 03:04:05.678' },
+      ],
       ['DECIMAL', '12.50', 'numeric', { stringValue: '12.50' }],
       ['UUID', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'uuid', { stringValue: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' }],
       ['JSON', '{"a": 1}', 'json', { stringValue: '{"a": 1}' }],

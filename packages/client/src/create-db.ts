@@ -1,22 +1,25 @@
 // createDb() of the Node entry: every backend. Each loads its driver (pg, the Neon driver, the
 // AWS SDK) only when it is chosen, so a Data API client never loads pg and vice versa.
 
+import { hyperdriveFactory } from './backends/hyperdrive/factory.js';
 import { createNeonHttpTransport } from './backends/neon-http/factory.js';
 import { createNeonWsTransport } from './backends/neon-ws/factory.js';
 import { createPgTransport } from './backends/pg/factory.js';
 import type { CreateDbOptions } from './config/options.js';
 import type { BackendFactories } from './core/context.js';
 import { createDbWith } from './core/create.js';
+import { resolveBackend } from './core/resolve.js';
 import type { AnypgDatabase } from './drizzle/database.js';
 
 const NODE_BACKENDS: BackendFactories = {
   pg: createPgTransport,
   'neon-http': createNeonHttpTransport,
   'neon-ws': createNeonWsTransport,
+  hyperdrive: hyperdriveFactory(() => import('pg')),
 };
 
 export function createDb<TSchema extends Record<string, unknown> = Record<string, never>>(
   options: CreateDbOptions<TSchema> = {},
 ): AnypgDatabase<TSchema> {
-  return createDbWith(NODE_BACKENDS, options);
+  return createDbWith(NODE_BACKENDS, options, resolveBackend);
 }

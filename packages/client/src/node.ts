@@ -1,27 +1,4 @@
-// anypg's Node entry (AWS Lambda, Node servers). Importing it reads no environment and opens no
-// connection; `pg` itself loads on the first query.
-export type { CreateDbOptions, PoolOptions } from './config/options.js';
-export type { SslMode, SslOptions } from './config/tls.js';
+// anypg's Node entry (AWS Lambda, Node servers, Bun, Deno). Importing it reads no environment and
+// opens no connection; each backend loads its driver (pg, the Neon driver, the AWS SDK) on first use.
 export { createDb } from './create-db.js';
-export { AnypgDatabase, type PingResult } from './drizzle/database.js';
-export type { AnypgQueryResultHKT, AnypgTransaction } from './drizzle/session.js';
-export {
-  AnypgError,
-  type AnypgErrorCode,
-  CircuitOpenError,
-  ConfigurationError,
-  ConnectionError,
-  ConnectionLostError,
-  DatabaseError,
-  isRetryable,
-  OutcomeUnknownError,
-  PoolExhaustedError,
-  type PostgresErrorFields,
-  QueryTimeoutError,
-  StatementTimeoutError,
-  sqlstateOf,
-} from './errors.js';
-export type { AnypgWarning, QueryEvent } from './observe/events.js';
-export type { RuntimeName } from './runtime/detect.js';
-export type { Field, PoolStats, QueryResult, TransactionConfig } from './transport/contract.js';
-export type { BackendInfo, BackendName, Capabilities } from './transport/info.js';
+export * from './exports.js';

@@ -9,7 +9,7 @@ import { QueryEventSink } from '../observe/events.js';
 import { detectRuntime } from '../runtime/detect.js';
 import type { BackendName } from '../transport/info.js';
 import type { BackendFactories } from './context.js';
-import { resolveBackend } from './resolve.js';
+import type { Resolution, ResolveInput } from './resolve.js';
 
 /** URL-less backends: they get their connection from a binding or from ARNs. */
 const NO_URL: ReadonlySet<BackendName> = new Set(['hyperdrive', 'data-api']);
@@ -17,6 +17,7 @@ const NO_URL: ReadonlySet<BackendName> = new Set(['hyperdrive', 'data-api']);
 export function createDbWith<TSchema extends Record<string, unknown>>(
   factories: BackendFactories,
   options: CreateDbOptions<TSchema>,
+  resolve: (input: ResolveInput) => Resolution,
   detectPooler?: (url: ConnectionParts) => { kind: string; evidence: string } | undefined,
 ): AnypgDatabase<TSchema> {
   if (typeof options !== 'object' || options === null) {
@@ -32,7 +33,7 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
   const url = rawUrl ? parseConnectionString(rawUrl, fromEnv ? 'DATABASE_URL' : 'url') : undefined;
   const dataApi = options.dataApi ?? dataApiFromEnv(env);
 
-  const resolution = resolveBackend({
+  const resolution = resolve({
     explicit: options.backend,
     env,
     runtime,

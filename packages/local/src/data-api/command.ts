@@ -2,6 +2,7 @@
 // embedded PostgreSQL started for it.
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
+import { assertPortFree } from '../ports.js';
 import { startPostgres } from '../postgres/server.js';
 import { startDataApiEndpoint } from './server.js';
 
@@ -35,6 +36,8 @@ export const dataApiCommand: Command = {
     if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
       throw new TypeError('--transaction-timeout must be a positive number of milliseconds');
     }
+    // Fail on a taken port before starting a PostgreSQL for nothing.
+    if (port !== undefined) await assertPortFree(port, values.host ?? '127.0.0.1', 'RDS Data API endpoint');
     const pg = values.upstream === undefined ? await startPostgres() : undefined;
     try {
       const endpoint = await startDataApiEndpoint({

@@ -74,7 +74,7 @@ beforeAll(async () => {
   direct = new pg.Client({ connectionString: url });
   await direct.connect();
   await direct.query(`drop schema if exists ${SCHEMA} cascade; create schema ${SCHEMA}`);
-  for (const t of ['c', 'r', 'e', 'b', 'bt', 'f', 'k', 'life', 'closing']) {
+  for (const t of ['c', 'r', 'e', 'b', 'bt', 'f', 'k', 'life', 'closing', 'leak']) {
     await direct.query(`create table ${SCHEMA}.${t} (id int primary key, v text)`);
   }
   api = await start();
@@ -220,6 +220,15 @@ describe('transactions', () => {
     expect(await eventually(async () => (await openTransactionsOnServer()) === 0, 50, 50)).toBe(true);
     expect(await count('closing')).toBe(0);
     await closing.endpoint.close(); // twice is fine
+  });
+});
+
+describe('calls outside a transaction', () => {
+  it('autocommit: a BEGIN run as a statement does not leak into the next call on the pool', async () => {
+    const single = await start({ poolSize: 1 });
+    await single.exec({ sql: 'begin' });
+    await single.exec({ sql: `insert into ${SCHEMA}.leak values (1, 'x')` });
+    expect(await count('leak')).toBe(1);
   });
 });
 

@@ -89,7 +89,11 @@ async function lease(ctx: OperationContext, body: Body): Promise<Lease> {
     target,
     types: ctx.upstream.types(target),
     pid: (client as unknown as { processID: number }).processID,
-    release: (broken) => client.release(broken),
+    // A connection left inside a transaction (a statement ran BEGIN) must not serve the next call.
+    release: (broken) =>
+      client.release(
+        broken || (client as unknown as { getTransactionStatus(): string }).getTransactionStatus() !== 'I',
+      ),
   };
 }
 

@@ -171,14 +171,22 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
   };
 
   let requests = 0;
-  const failures: FailNextCallsOptions[] = [];
+  // Pending injected failures, in order: `remaining` calls fail with `options`.
+  const failures: Array<{ remaining: number; options: FailNextCallsOptions }> = [];
+  const pendingFailures = () => failures.reduce((n, f) => n + f.remaining, 0);
+  const nextFailure = (): FailNextCallsOptions | undefined => {
+    const head = failures[0];
+    if (!head) return undefined;
+    if (--head.remaining === 0) failures.shift();
+    return head.options;
+  };
   const failNextCalls = (count: number, o: FailNextCallsOptions = {}) => {
     if (!(Number.isInteger(count) && count >= 0))
       throw new TypeError('failNextCalls(count): count must be an integer >= 0.');
     if (o.errorType !== undefined && !isDataApiErrorType(o.errorType)) {
       throw new TypeError(`failNextCalls: unknown errorType ${JSON.stringify(o.errorType)}.`);
     }
-    for (let i = 0; i < count; i++) failures.push({ ...o });
+    if (count > 0) failures.push({ remaining: count, options: { ...o } });
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -198,7 +206,8 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
     };
     const fail = (err: unknown) => {
       if (err instanceof DataApiError) return send(err.status, err.body(), err.type);
-      // Anything unexpected is the endpoint's own fault: a 500 the SDK may retry, without internals.
+      // Anything else is the endpoint's own fault: a 500 (the SDK may retry it) with the cause's message
+      // (node-postgres messages name no password).
       const e = new DataApiError(
         'InternalServerErrorException',
         `The local Data API endpoint failed: ${String((err as Error)?.message ?? err)}`,
@@ -219,7 +228,7 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
         } catch (err) {
           throw badRequest((err as Error).message);
         }
-        return send(200, JSON.stringify({ pendingFailures: failures.length }));
+        return send(200, JSON.stringify({ pendingFailures: pendingFailures() }));
       }
       const operation = OPERATIONS[path];
       if (req.method !== 'POST' || (!operation && path !== '/ExecuteSql')) {
@@ -229,7 +238,7 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
       if (raw === null) {
         throw badRequest(`The request exceeds the size limit of ${limits.maxRequestBytes} bytes.`);
       }
-      const failure = failures.shift();
+      const failure = nextFailure();
       if (failure) {
         const type = failure.errorType ?? 'DatabaseResumingException';
         throw new DataApiError(
@@ -305,7 +314,7 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
       requests,
       openTransactions: sessions.size,
       expiredTransactions: sessions.expired,
-      pendingFailures: failures.length,
+      pendingFailures: pendingFailures(),
     }),
     snippet: () => dataApiClientSnippet(setup),
     envSnippet: () => dataApiEnvSnippet(setup),

@@ -1,0 +1,295 @@
+// The conformance suite: one corpus through every backend that runs in Node, on one real
+// PostgreSQL. pg directly is the oracle for values and errors; results must be identical except
+// where conformance/differences.ts says why not. (Hyperdrive runs the same corpus inside workerd:
+// test/workers.)
+import { type NeonEndpoint, startNeonEndpoint } from '@anypg/local';
+import { eq, relations, sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  date,
+  doublePrecision,
+  integer,
+  interval,
+  jsonb,
+  numeric,
+  pgTable,
+  real,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AnypgDatabase, createDb, DatabaseError, isRetryable } from '../src/node.js';
+import { errorCases, SETUP_SQL, TYPE_CASES, typeQuery } from './conformance/corpus.js';
+import { accepted } from './conformance/differences.js';
+import { admin, databaseUrl, uniqueName } from './support/db.js';
+
+const T = uniqueName('conf');
+const parents = pgTable(`${T}_parent`, {
+  id: integer('id').primaryKey(),
+  name: text('name').notNull(),
+});
+const children = pgTable(`${T}_child`, {
+  id: integer('id').primaryKey(),
+  parentId: integer('parent_id')
+    .notNull()
+    .references(() => parents.id),
+  label: text('label').notNull(),
+});
+const parentRelations = relations(parents, ({ many }) => ({ children: many(children) }));
+const childRelations = relations(children, ({ one }) => ({
+  parent: one(parents, { fields: [children.parentId], references: [parents.id] }),
+}));
+const values = pgTable(`${T}_values`, {
+  id: integer('id').primaryKey(),
+  big: bigint('big', { mode: 'bigint' }),
+  bigNum: bigint('big_num', { mode: 'number' }),
+  num: numeric('num'),
+  r: real('r'),
+  d: doublePrecision('d'),
+  b: boolean('b'),
+  t: text('t'),
+  u: uuid('u'),
+  j: jsonb('j'),
+  day: date('day'),
+  dayDate: date('day_date', { mode: 'date' }),
+  ts: timestamp('ts'),
+  tsStr: timestamp('ts_str', { mode: 'string' }),
+  tstz: timestamp('tstz', { withTimezone: true }),
+  iv: interval('iv'),
+  ints: integer('ints').array(),
+  texts: text('texts').array(),
+});
+const schema = { parents, children, values, parentRelations, childRelations };
+
+type Db = AnypgDatabase<typeof schema>;
+let oracle: pg.Client;
+let endpoint: NeonEndpoint;
+const backends: Record<string, Db> = {};
+
+beforeAll(async () => {
+  await admin(async (c) => {
+    for (const s of SETUP_SQL) await c.query(s);
+    await c.query(`create table ${T}_parent (id int primary key, name text not null)`);
+    await c.query(
+      `create table ${T}_child (id int primary key, parent_id int not null references ${T}_parent(id), label text not null)`,
+    );
+    await c.query(`create table ${T}_values (id int primary key, big int8, big_num int8, num numeric, r real, d float8, b bool, t text,
+      u uuid, j jsonb, day date, day_date date, ts timestamp, ts_str timestamp, tstz timestamptz, iv interval, ints int[], texts text[])`);
+    await c.query(`create table ${T}_counter (id int primary key, n int not null)`);
+    await c.query(`insert into ${T}_counter values (1, 0)`);
+  });
+  oracle = new pg.Client({ connectionString: databaseUrl() });
+  await oracle.connect();
+  endpoint = await startNeonEndpoint({ upstream: databaseUrl() });
+  const common = { url: databaseUrl(), env: {}, schema } as const;
+  backends.pg = createDb({ ...common, backend: 'pg' });
+  backends['neon-http'] = createDb({ ...common, backend: 'neon-http', neon: endpoint.neonConfig });
+  backends['neon-ws'] = createDb({ ...common, backend: 'neon-ws', neon: endpoint.neonConfig });
+});
+
+afterAll(async () => {
+  await Promise.all(Object.values(backends).map((db) => db.$close()));
+  await oracle?.end();
+  await endpoint?.close();
+  await admin((c) => c.query(`drop table ${T}_child, ${T}_parent, ${T}_values, ${T}_counter`));
+});
+
+const NAMES = ['pg', 'neon-http', 'neon-ws'];
+
+describe.each(NAMES)('conformance: %s', (name) => {
+  const db = () => backends[name]!;
+
+  it('returns every type of the corpus exactly as pg does (execute)', async () => {
+    const mismatches: string[] = [];
+    for (const c of TYPE_CASES) {
+      const q = typeQuery(c);
+      const expected = await oracle.query(q);
+      const got = await db().execute(sql.raw(q));
+      try {
+        expect(got.rows).toEqual(expected.rows);
+        expect(got.fields.map((f) => f.dataTypeID)).toEqual(expected.fields.map((f) => f.dataTypeID));
+      } catch {
+        if (!accepted(name, c.name))
+          mismatches.push(`${c.name}: got ${show(got.rows)}, pg gives ${show(expected.rows)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('round-trips the query builder column types as the pg backend does', async () => {
+    const id = NAMES.indexOf(name) + 1;
+    const row = {
+      id,
+      big: 9007199254740993n,
+      bigNum: 42,
+      num: '12.3400',
+      r: 1.5,
+      d: -2.25,
+      b: true,
+      t: 'héllo 🐘',
+      u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+      j: { a: [1, 'two', null], b: { c: true } },
+      day: '2024-02-29',
+      dayDate: new Date('2024-03-01T00:00:00Z'),
+      ts: new Date('2024-05-01T10:20:30.123Z'),
+      tsStr: '2024-05-01 10:20:30.123456',
+      tstz: new Date('2024-05-01T10:20:30.123Z'),
+      iv: '1 day 02:00:00',
+      ints: [1, 2, 3],
+      texts: ['a', 'b c', 'd"e'],
+    };
+    const [inserted] = await db().insert(values).values(row).returning();
+    const [selected] = await db().select().from(values).where(eq(values.id, id));
+    const [viaPg] = await backends.pg!.select().from(values).where(eq(values.id, id));
+    expect(inserted).toEqual(selected);
+    expect(selected).toEqual(viaPg);
+    expect(selected).toMatchObject({
+      big: row.big,
+      num: row.num,
+      j: row.j,
+      tstz: row.tstz,
+      ints: row.ints,
+      texts: row.texts,
+    });
+  });
+
+  it('runs relational queries, returning, and execute with the same shapes', async () => {
+    const base = (NAMES.indexOf(name) + 1) * 100;
+    const inserted = await db()
+      .insert(parents)
+      .values({ id: base, name: `p-${name}` })
+      .returning();
+    expect(inserted).toEqual([{ id: base, name: `p-${name}` }]);
+    await db()
+      .insert(children)
+      .values([
+        { id: base + 1, parentId: base, label: 'a' },
+        { id: base + 2, parentId: base, label: 'b' },
+      ]);
+    const tree = await db().query.parents.findFirst({
+      where: eq(parents.id, base),
+      with: { children: { orderBy: (c, { asc }) => asc(c.id) } },
+    });
+    expect(tree).toEqual({
+      id: base,
+      name: `p-${name}`,
+      children: [
+        { id: base + 1, parentId: base, label: 'a' },
+        { id: base + 2, parentId: base, label: 'b' },
+      ],
+    });
+    const res = await db().execute(sql`update ${children} set label = label || '!' where parent_id = ${base}`);
+    expect({ command: res.command, rowCount: res.rowCount, rows: res.rows }).toEqual({
+      command: 'UPDATE',
+      rowCount: 2,
+      rows: [],
+    });
+  });
+
+  it('commits, rolls back, and nests savepoints', async () => {
+    const base = (NAMES.indexOf(name) + 1) * 1000;
+    await db().transaction(async (tx) => {
+      await tx.insert(parents).values({ id: base, name: 'kept' });
+      await tx
+        .transaction(async (sp) => {
+          await sp.insert(parents).values({ id: base + 1, name: 'undone' });
+          throw new Error('inner');
+        })
+        .catch(() => undefined);
+      await tx.insert(parents).values({ id: base + 2, name: 'kept too' });
+    });
+    await db()
+      .transaction(async (tx) => {
+        await tx.insert(parents).values({ id: base + 3, name: 'rolled back' });
+        throw new Error('outer');
+      })
+      .catch(() => undefined);
+    const ids = (
+      await oracle.query(`select id from ${T}_parent where id between $1 and $2 order by id`, [base, base + 9])
+    ).rows.map((r) => r.id);
+    expect(ids).toEqual([base, base + 2]);
+  });
+
+  it('batch: atomic, in order, one result per query', async () => {
+    const base = (NAMES.indexOf(name) + 1) * 10_000;
+    const [a, b, c] = await db().batch([
+      db().insert(parents).values({ id: base, name: 'batch' }).returning({ id: parents.id }),
+      db().select({ n: sql<number>`count(*)::int` }).from(parents).where(eq(parents.id, base)),
+      db().execute(sql`select ${base}::int as v`),
+    ]);
+    expect(a).toEqual([{ id: base }]);
+    expect(b).toEqual([{ n: 1 }]);
+    expect(c.rows).toEqual([{ v: base }]);
+    const err = await db()
+      .batch([
+        db()
+          .insert(parents)
+          .values({ id: base + 1, name: 'x' }),
+        db()
+          .insert(parents)
+          .values({ id: base + 1, name: 'x' }),
+      ])
+      .catch((e: unknown) => e);
+    expect((err as DatabaseError).sqlstate).toBe('23505');
+    expect((await oracle.query(`select count(*)::int as n from ${T}_parent where id = $1`, [base + 1])).rows[0].n).toBe(
+      0,
+    );
+  });
+
+  it('reports errors with the same SQLSTATE and fields as pg', async () => {
+    await admin((c) =>
+      c.query(
+        `insert into ${T}_parent values (1, 'one') on conflict do nothing; insert into ${T}_child values (1, 1, 'one') on conflict do nothing`,
+      ),
+    );
+    for (const e of errorCases(T)) {
+      const ours = (await db()
+        .execute(sql.raw(e.sql))
+        .catch((x: unknown) => x)) as DatabaseError;
+      const theirs = (await oracle.query(e.sql).catch((x: unknown) => x)) as pg.DatabaseError;
+      expect(ours, e.name).toBeInstanceOf(DatabaseError);
+      expect(ours.sqlstate, e.name).toBe(e.sqlstate);
+      expect(theirs.code, e.name).toBe(e.sqlstate);
+      expect(ours.message, e.name).toBe(theirs.message);
+      for (const f of ['detail', 'constraint', 'table', 'column', 'position'] as const) {
+        expect(ours[f], `${e.name}: ${f}`).toBe(theirs[f]);
+      }
+    }
+  });
+
+  it('reports a serialization failure as retryable 40001', async () => {
+    // Two serializable transactions that read and then write the same row: one must fail.
+    let release!: () => void;
+    const readDone = new Promise<void>((r) => (release = r));
+    const first = db().transaction(
+      async (tx) => {
+        await tx.execute(sql.raw(`select n from ${T}_counter where id = 1`));
+        await readDone;
+        await tx.execute(sql.raw(`update ${T}_counter set n = n + 1 where id = 1`));
+      },
+      { isolationLevel: 'serializable' },
+    );
+    const second = db().transaction(
+      async (tx) => {
+        await tx.execute(sql.raw(`select n from ${T}_counter where id = 1`));
+        release();
+        await tx.execute(sql.raw(`update ${T}_counter set n = n + 1 where id = 1`));
+      },
+      { isolationLevel: 'serializable' },
+    );
+    const results = await Promise.allSettled([first, second]);
+    const failures = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(failures).toHaveLength(1);
+    expect((failures[0] as DatabaseError).sqlstate).toBe('40001');
+    expect(isRetryable(failures[0])).toBe(true);
+  });
+});
+
+function show(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    typeof x === 'bigint' ? `${x}n` : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x,
+  );
+}

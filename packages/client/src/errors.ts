@@ -14,6 +14,7 @@ export type AnypgErrorCode =
   | 'OUTCOME_UNKNOWN'
   | 'CIRCUIT_OPEN'
   | 'CLIENT_CLOSED'
+  | 'ABORTED'
   | 'UNSUPPORTED'
   | 'DATABASE';
 
@@ -92,6 +93,25 @@ export class OutcomeUnknownError extends AnypgError {
   constructor(message: string, cause?: unknown) {
     super('OUTCOME_UNKNOWN', message, { cause, retryable: false, httpStatus: 500 });
   }
+}
+
+/**
+ * The caller's deadline or AbortSignal ended the wait (for a connection, or for a statement, which
+ * is then cancelled on the server). Whether a write took effect before the cancel is unknown.
+ */
+export class AbortedError extends AnypgError {
+  override name = 'AbortedError';
+  constructor(message: string, cause?: unknown) {
+    super('ABORTED', message, { cause, retryable: false, httpStatus: 504 });
+  }
+}
+
+export function abortedError(signal: AbortSignal): AbortedError {
+  const why =
+    (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError'
+      ? 'the deadline passed'
+      : 'the signal was aborted';
+  return new AbortedError(`Stopped waiting for the database: ${why}.`, signal.reason);
 }
 
 /** Too many connection failures in a row: anypg fails fast until the cool-down ends, then probes. */

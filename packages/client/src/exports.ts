@@ -4,6 +4,7 @@ export type { SslMode, SslOptions } from './config/tls.js';
 export { AnypgDatabase, type PingResult } from './drizzle/database.js';
 export type { AnypgQueryResultHKT, AnypgTransaction } from './drizzle/session.js';
 export {
+  AbortedError,
   AnypgError,
   type AnypgErrorCode,
   CircuitOpenError,

@@ -3,6 +3,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AbortedError,
   type AnypgWarning,
   CircuitOpenError,
   ConnectionError,
@@ -265,6 +266,51 @@ describe('observability', () => {
     expect(warnings.map((w) => w.code)).toEqual(['CONNECTION_HELD']);
     await db.transaction(async () => undefined);
     expect(warnings).toHaveLength(1);
+    await db.$close();
+  });
+});
+
+describe('deadlines', () => {
+  it('$withTimeout bounds a running statement: it is cancelled and the connection stays usable', async () => {
+    const db = createDb({ url: databaseUrl(), env: {}, pool: { max: 1 } });
+    const pid = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
+    const err = await db
+      .$withTimeout(100)
+      .execute(sql`select pg_sleep(5)`)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortedError);
+    expect((err as AbortedError).message).toMatch(/deadline/);
+    // The server was told to cancel: the same connection answers the next statement.
+    const after = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
+    expect(after).toBe(pid);
+    const active = await admin(
+      async (c) =>
+        (
+          await c.query(
+            `select count(*)::int as n from pg_stat_activity where query like '%pg_sleep(5)%' and pid = $1`,
+            [pid],
+          )
+        ).rows[0].n,
+    );
+    expect(active).toBe(0);
+    await db.$close();
+  });
+
+  it('an AbortSignal ends the wait for a connection and for a transaction', async () => {
+    const db = createDb({ url: databaseUrl(), env: {}, pool: { max: 1, acquireTimeoutMs: 10_000 } });
+    let release!: () => void;
+    const held = db.transaction(() => new Promise<void>((r) => (release = r)));
+    await new Promise((r) => setTimeout(r, 30));
+    const controller = new AbortController();
+    const waiting = db.$withSignal(controller.signal).execute(sql`select 1`);
+    const inTx = db.$withSignal(controller.signal).transaction(async (tx) => tx.execute(sql`select 1`));
+    controller.abort();
+    expect(await waiting.catch((e: unknown) => e)).toBeInstanceOf(AbortedError);
+    expect(await inTx.catch((e: unknown) => e)).toBeInstanceOf(AbortedError);
+    expect(db.$stats().waiting).toBe(0);
+    release();
+    await held;
+    expect((await db.$ping()).ok).toBe(true);
     await db.$close();
   });
 });

@@ -41,8 +41,8 @@ export interface CreateDbOptions<TSchema extends Record<string, unknown> = Recor
   casing?: 'snake_case' | 'camelCase';
   /** Connection URL. Default: DATABASE_URL from `env`, read when createDb() is called. */
   url?: string;
-  /** Where to read DATABASE_URL from. Default: process.env. */
-  env?: Record<string, unknown>;
+  /** Where to read DATABASE_URL and bindings from (a Worker's env, process.env...). Default: process.env. */
+  env?: object;
   /** Use this backend instead of detecting one (ANYPG_BACKEND in env does the same). */
   backend?: BackendName;
   /** Neon endpoint settings (neon-http, neon-ws): per client, never through the driver's global config. */

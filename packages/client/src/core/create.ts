@@ -23,7 +23,7 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('options', 'createDb takes an options object, e.g. createDb({ schema }).');
   }
-  const env = options.env ?? (globalThis.process?.env as Record<string, unknown> | undefined) ?? {};
+  const env = (options.env ?? globalThis.process?.env ?? {}) as Record<string, unknown>;
   const runtime = detectRuntime(env);
   const fromEnv = options.url === undefined;
   const rawUrl = options.url ?? env.DATABASE_URL;

@@ -11,6 +11,7 @@ import {
 } from 'drizzle-orm/relations';
 import type { PoolStats, Transport } from '../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../transport/info.js';
+import { withSignal } from '../transport/with-signal.js';
 import { type AnypgQueryResultHKT, AnypgSession, type Preparable } from './session.js';
 
 export interface PingResult {
@@ -27,6 +28,8 @@ export class AnypgDatabase<
   static override readonly [entityKind]: string = 'AnypgDatabase';
   readonly #transport: Transport;
   readonly #session: AnypgSession<TFullSchema, TSchema>;
+  readonly #dialect: PgDialect;
+  readonly #schema: RelationalSchemaConfig<TSchema> | undefined;
 
   constructor(
     dialect: PgDialect,
@@ -37,11 +40,29 @@ export class AnypgDatabase<
     super(dialect, session, schema);
     this.#transport = transport;
     this.#session = session;
+    this.#dialect = dialect;
+    this.#schema = schema;
   }
 
   /** Runs the queries atomically, in order; one result per query, as if each ran alone. */
   async batch<U extends BatchItem<'pg'>, T extends Readonly<[U, ...U[]]>>(queries: T): Promise<BatchResponse<T>> {
     return (await this.#session.batch(queries as unknown as readonly Preparable[])) as BatchResponse<T>;
+  }
+
+  /**
+   * The same database, with every wait (connection, statement, transaction) bounded by `signal`:
+   * e.g. \`db.$withSignal(AbortSignal.timeout(context.getRemainingTimeInMillis() - 500))\` in a
+   * Lambda handler, or the Worker request's signal. A statement still running is cancelled.
+   */
+  $withSignal(signal: AbortSignal): AnypgDatabase<TFullSchema, TSchema> {
+    const t = withSignal(this.#transport, signal);
+    const session = new AnypgSession<TFullSchema, TSchema>(this.#dialect, t, t, this.#schema);
+    return new AnypgDatabase(this.#dialect, session, this.#schema, t);
+  }
+
+  /** $withSignal with a deadline in milliseconds from now. */
+  $withTimeout(ms: number): AnypgDatabase<TFullSchema, TSchema> {
+    return this.$withSignal(AbortSignal.timeout(ms));
   }
 
   /** What was chosen and why (runtime, backend, reason, target without password, TLS mode, pool). */

@@ -30,6 +30,8 @@ export interface Statement {
   parse: 'builder' | 'raw';
   /** A prepared statement name (drizzle's `.prepare(name)`); backends that cannot keep it ignore it. */
   name?: string;
+  /** Ends every wait for this statement (connection, answer): the caller's deadline. */
+  signal?: AbortSignal;
 }
 
 export interface TransactionConfig {
@@ -65,7 +67,7 @@ export interface Transport extends Executor {
   readonly info: BackendInfo;
   readonly capabilities: Capabilities;
   /** Runs `fn` inside BEGIN ... COMMIT on one session; ROLLBACK when it throws. */
-  transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig): Promise<T>;
+  transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T>;
   /** Runs the statements atomically in one round trip, where the backend has a primitive for it. */
   batch?(stmts: Statement[]): Promise<QueryResult[]>;
   stats(): PoolStats;

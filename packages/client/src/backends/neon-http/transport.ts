@@ -13,6 +13,7 @@ import type { NeonOptions } from '../../config/options.js';
 import type { BackendContext } from '../../core/context.js';
 import {
   AnypgError,
+  abortedError,
   ConnectionError,
   ConnectionLostError,
   DatabaseError,
@@ -122,7 +123,7 @@ export class NeonHttpTransport implements Transport {
           arrayMode: stmt.rowMode === 'array',
           fullResults: true,
           types: parsersFor(neon.types as never, stmt.parse) as never,
-          fetchOptions: routeOptions(this.#route, this.#signal()),
+          fetchOptions: routeOptions(this.#route, this.#signal(stmt.signal)),
         })) as unknown as NeonFullResult;
         const result = shape(r);
         this.#emit(stmt, started, attempt > 0, result);
@@ -151,7 +152,7 @@ export class NeonHttpTransport implements Transport {
     );
     try {
       const results = (await sql.transaction(queries as never, {
-        fetchOptions: routeOptions(this.#route, this.#signal()),
+        fetchOptions: routeOptions(this.#route, this.#signal(stmts[0]?.signal)),
       })) as unknown as NeonFullResult[];
       return results.map(shape);
     } catch (err) {
@@ -161,7 +162,8 @@ export class NeonHttpTransport implements Transport {
   }
 
   /** An interactive transaction on a WebSocket session that lives as long as the callback. */
-  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig): Promise<T> {
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) throw abortedError(signal);
     const { neon } = await this.#driver();
     const Client = configuredClientClass(neon, this.#opts);
     const client = new Client({ connectionString: this.#url });
@@ -217,8 +219,9 @@ export class NeonHttpTransport implements Transport {
     }
   }
 
-  #signal(): AbortSignal {
-    return AbortSignal.timeout(this.#timeoutMs);
+  #signal(caller: AbortSignal | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    return caller ? AbortSignal.any([timeout, caller]) : timeout;
   }
 
   /** Maps a driver error, or says that sending again is safe. */
@@ -227,6 +230,7 @@ export class NeonHttpTransport implements Transport {
     const e = err as { code?: unknown; message?: string; sourceError?: unknown; name?: string };
     if (isServerError(err)) return databaseErrorFrom(err);
     const source = e.sourceError as { name?: string; cause?: { code?: string } } | undefined;
+    if (stmt.signal?.aborted) return abortedError(stmt.signal);
     if (source?.name === 'TimeoutError' || source?.name === 'AbortError') {
       return new QueryTimeoutError(
         `No answer from the Neon endpoint within neon.timeoutMs (${this.#timeoutMs} ms). Whether a write took effect is unknown.`,

@@ -12,6 +12,7 @@
 import type pg from 'pg';
 import {
   AnypgError,
+  abortedError,
   ConnectionError,
   type ConnectionError as ConnectionErrorType,
   PoolExhaustedError,
@@ -46,6 +47,8 @@ export interface Conn {
   broken: boolean;
   /** Closed (or closing) and no longer counted in the pool's total. */
   destroyed: boolean;
+  /** A cancelled statement still finishing: the connection goes back to the pool after it. */
+  settling?: Promise<void> | undefined;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -83,8 +86,9 @@ export class FreezeAwarePool {
     return { total: this.total, idle: this.idle.length, waiting: this.waiters.length };
   }
 
-  async acquire(): Promise<Conn> {
+  async acquire(signal?: AbortSignal): Promise<Conn> {
     if (this.closed) throw closedError();
+    if (signal?.aborted) throw abortedError(signal);
     while (this.idle.length > 0) {
       const conn = this.idle.pop()!;
       clearTimeout(conn.idleTimer);
@@ -98,8 +102,19 @@ export class FreezeAwarePool {
     }
     if (this.total < this.settings.max) return this.open();
     return new Promise<Conn>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i < 0) return;
+        this.waiters.splice(i, 1);
+        clearTimeout(waiter.timer);
+        reject(abortedError(signal!));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
-        resolve,
+        resolve: (conn) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(conn);
+        },
         reject,
         timer: setTimeout(() => {
           const i = this.waiters.indexOf(waiter);
@@ -118,6 +133,12 @@ export class FreezeAwarePool {
 
   /** Returns a connection; `destroy` (or a broken connection) closes it instead. */
   release(conn: Conn, destroy = false): void {
+    if (conn.settling && !destroy) {
+      const settling = conn.settling;
+      conn.settling = undefined;
+      void settling.then(() => this.release(conn));
+      return;
+    }
     if (destroy || conn.broken || this.closed) {
       this.destroy(conn);
       this.serveWaiterWithNewConnection();

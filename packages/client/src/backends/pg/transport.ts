@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import {
   AnypgError,
+  abortedError,
   ConnectionLostError,
   DatabaseError,
   databaseErrorFrom,
@@ -129,7 +130,7 @@ export class PgTransport implements Transport {
     let retried = false;
     try {
       for (;;) {
-        const conn = await this.#pool.acquire();
+        const conn = await this.#pool.acquire(stmt.signal);
         const sent = socketUsable(conn.client);
         try {
           if (!sent) throw new Error('connection was closed while idle');
@@ -139,9 +140,10 @@ export class PgTransport implements Transport {
           return result;
         } catch (err) {
           if (sent && !isConnectionFailure(err, conn)) {
-            // The server answered (or pg refused a parameter): the connection is in a known state,
-            // except after a client-side error, where pg may have sent half a message: close it.
-            this.#pool.release(conn, !isServerError(err));
+            // The server answered, or anypg stopped waiting (a timeout or the caller's signal, with
+            // the statement cancelled): the connection is in a known state. After a client-side
+            // error (pg refused a parameter) pg may have sent half a message: close it.
+            this.#pool.release(conn, !(isServerError(err) || err instanceof AnypgError));
             throw err;
           }
           this.#pool.release(conn, true);
@@ -160,8 +162,8 @@ export class PgTransport implements Transport {
     }
   }
 
-  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig): Promise<T> {
-    const conn = await this.#beginOnFreshConnection(config);
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
+    const conn = await this.#beginOnFreshConnection(config, signal);
     const leak = this.#leakTimer();
     let finished = false;
     const tx: Executor = {
@@ -207,10 +209,11 @@ export class PgTransport implements Transport {
   }
 
   /** BEGIN is safe to send again: on a connection that turns out dead, retry once on a new one. */
-  async #beginOnFreshConnection(config?: TransactionConfig): Promise<Conn> {
-    const begin = { text: beginStatement(config), params: [], rowMode: 'array' as const, parse: 'raw' as const };
+  async #beginOnFreshConnection(config?: TransactionConfig, signal?: AbortSignal): Promise<Conn> {
+    const begin: Statement = { text: beginStatement(config), params: [], rowMode: 'array', parse: 'raw' };
+    if (signal) begin.signal = signal;
     for (let attempt = 0; ; attempt++) {
-      const conn = await this.#pool.acquire();
+      const conn = await this.#pool.acquire(signal);
       try {
         if (!socketUsable(conn.client)) throw new Error('connection was closed while idle');
         await this.#run(conn, begin);
@@ -287,7 +290,7 @@ export class PgTransport implements Transport {
     );
   }
 
-  /** One statement on one connection, bounded by the query timeout. */
+  /** One statement on one connection, bounded by the query timeout and the caller's signal. */
   #run(conn: Conn, stmt: Statement): Promise<QueryResult> {
     const config: pg.QueryConfig & { rowMode?: 'array' } = {
       text: stmt.text,
@@ -297,35 +300,63 @@ export class PgTransport implements Transport {
     if (this.#opts.guard) this.#checkGuard(stmt.text);
     if (stmt.rowMode === 'array') config.rowMode = 'array';
     if (stmt.parse === 'builder') (config as { types?: unknown }).types = parsersFor(this.#types!, 'builder');
-    const running = conn.client.query(config) as unknown as Promise<pg.QueryResult>;
+    const signal = stmt.signal;
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    const shaped = (conn.client.query(config) as unknown as Promise<pg.QueryResult>).then(shape);
     const limit = this.#opts.queryTimeoutMs;
-    const shaped = running.then(shape);
-    if (!limit) return shaped;
+    if (!limit && !signal) return shaped;
     return new Promise<QueryResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      let settled = false;
+      // Cancel on the server, then give it a moment to answer (57014) before giving up on the connection.
+      const stop = (err: AnypgError) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         void this.#cancel(conn);
-        // Give the server a moment to answer the cancel (57014) before giving up on the connection.
+        // The connection returns to the pool once the cancelled statement has ended, or is closed
+        // if the server does not confirm the cancel within the grace period.
+        let graceOver!: () => void;
         const grace = setTimeout(() => {
           conn.broken = true;
-          reject(
-            new QueryTimeoutError(
-              `The statement did not finish within queryTimeoutMs (${limit} ms) and the server did not confirm the cancel; the connection was closed. Whether a write took effect is unknown.`,
-            ),
-          );
+          graceOver();
+          finish(() => reject(err));
         }, 2000);
-        shaped.then(
-          () => clearTimeout(grace),
-          () => clearTimeout(grace),
-        );
-      }, limit);
+        conn.settling = Promise.race([
+          shaped.then(
+            () => clearTimeout(grace),
+            () => clearTimeout(grace),
+          ),
+          new Promise<void>((r) => (graceOver = r)),
+        ]);
+        if (signal?.aborted) finish(() => reject(err));
+      };
+      const finish = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        f();
+      };
+      const onAbort = () => stop(abortedError(signal!));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = limit
+        ? setTimeout(
+            () =>
+              stop(
+                new QueryTimeoutError(
+                  `The statement did not finish within queryTimeoutMs (${limit} ms) and the server did not confirm the cancel; the connection was closed. Whether a write took effect is unknown.`,
+                ),
+              ),
+            limit,
+          )
+        : undefined;
       shaped.then(
         (r) => {
           clearTimeout(timer);
-          resolve(r);
+          signal?.removeEventListener('abort', onAbort);
+          finish(() => resolve(r));
         },
         (e) => {
           clearTimeout(timer);
-          reject(e);
+          signal?.removeEventListener('abort', onAbort);
+          finish(() => reject(e));
         },
       );
     });

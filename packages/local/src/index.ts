@@ -15,3 +15,4 @@ export * from './neon/server.js';
 export { assertPortFree, freePort } from './ports.js';
 export { findBinaries, type PostgresBinaries } from './postgres/binaries.js';
 export { type AuthMethod, type LocalPostgres, type StartPostgresOptions, startPostgres } from './postgres/server.js';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';

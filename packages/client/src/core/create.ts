@@ -51,7 +51,7 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
     );
   }
   const factory = factories[resolution.backend]!;
-  const transport = factory({
+  const ctx = {
     options: { ...(options as CreateDbOptions<Record<string, unknown>>), ...(dataApi && { dataApi }) },
     env,
     runtime,
@@ -59,8 +59,18 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
     url,
     rawUrl: rawUrl || undefined,
     events: new QueryEventSink(options),
-  });
-  return buildDatabase(transport, options);
+  };
+  const db = buildDatabase(factory(ctx), options);
+  const uncached = options.hyperdrive?.uncachedBinding;
+  if (resolution.backend === 'hyperdrive' && uncached) {
+    const fresh = {
+      ...resolution,
+      binding: uncached,
+      reason: `${resolution.reason}; $fresh uses ${uncached} (no cache)`,
+    };
+    db.$setFresh(buildDatabase(factory({ ...ctx, resolution: fresh }), options));
+  }
+  return db;
 }
 
 /** Data API settings from the environment (the names the AWS docs and SAM templates use). */

@@ -30,6 +30,7 @@ export class AnypgDatabase<
   readonly #session: AnypgSession<TFullSchema, TSchema>;
   readonly #dialect: PgDialect;
   readonly #schema: RelationalSchemaConfig<TSchema> | undefined;
+  #fresh: AnypgDatabase<TFullSchema, TSchema> | undefined;
 
   constructor(
     dialect: PgDialect,
@@ -65,6 +66,20 @@ export class AnypgDatabase<
     return this.$withSignal(AbortSignal.timeout(ms));
   }
 
+  /**
+   * The same database on a connection that bypasses caches, for reads that must see the latest
+   * writes: with Hyperdrive, the binding named by `hyperdrive.uncachedBinding` (Hyperdrive's query
+   * cache has no per-query bypass). Without one, the database itself.
+   */
+  get $fresh(): AnypgDatabase<TFullSchema, TSchema> {
+    return this.#fresh ?? this;
+  }
+
+  /** @internal set by createDb when an uncached binding is configured */
+  $setFresh(fresh: AnypgDatabase<TFullSchema, TSchema>): void {
+    this.#fresh = fresh;
+  }
+
   /** What was chosen and why (runtime, backend, reason, target without password, TLS mode, pool). */
   get $backend(): BackendInfo {
     return this.#transport.info;
@@ -92,8 +107,8 @@ export class AnypgDatabase<
   }
 
   /** Closes every connection. The client cannot be used afterwards. */
-  $close(): Promise<void> {
-    return this.#transport.close();
+  async $close(): Promise<void> {
+    await Promise.all([this.#transport.close(), this.#fresh?.$close()]);
   }
 }
 

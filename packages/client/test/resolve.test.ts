@@ -1,0 +1,125 @@
+// Backend resolution: explicit over implicit, and impossible choices refused at createDb.
+import { sql } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { type ResolveInput, resolveBackend } from '../src/core/resolve.js';
+import { createDb as createEdgeDb } from '../src/edge.js';
+import { ConfigurationError, createDb } from '../src/node.js';
+import { databaseUrl } from './support/db.js';
+
+const ALL = ['pg', 'pg-pooler', 'neon-http', 'neon-ws', 'hyperdrive', 'data-api'] as const;
+const base = (over: Partial<ResolveInput>): ResolveInput => ({
+  explicit: undefined,
+  env: {},
+  runtime: { name: 'node', evidence: 'test' },
+  host: 'db.internal',
+  pooler: undefined,
+  dataApi: false,
+  neonEndpoint: false,
+  available: ALL,
+  hyperdriveBinding: undefined,
+  ...over,
+});
+const binding = (url: string) => {
+  const u = new URL(url);
+  return {
+    connectionString: url,
+    host: u.hostname,
+    port: Number(u.port),
+    user: u.username,
+    password: u.password,
+    database: 'postgres',
+  };
+};
+
+describe('resolveBackend', () => {
+  it('takes the explicit option first, then ANYPG_BACKEND', () => {
+    expect(resolveBackend(base({ explicit: 'neon-ws', env: { ANYPG_BACKEND: 'pg' } })).backend).toBe('neon-ws');
+    const r = resolveBackend(base({ env: { ANYPG_BACKEND: 'neon-http' } }));
+    expect(r).toEqual({ backend: 'neon-http', reason: 'ANYPG_BACKEND is neon-http' });
+    expect(() => resolveBackend(base({ env: { ANYPG_BACKEND: 'mysql' } }))).toThrow(/ANYPG_BACKEND must be one of/);
+  });
+
+  it('finds a Hyperdrive binding in env and names it', () => {
+    const r = resolveBackend(
+      base({
+        runtime: { name: 'workerd', evidence: 'ua' },
+        env: { DB: binding('postgresql://u:p@h.hyperdrive.local:5432/d') },
+      }),
+    );
+    expect(r).toMatchObject({ backend: 'hyperdrive', binding: 'DB', reason: 'binding DB found in env' });
+  });
+
+  it('uses the Data API when its ARNs are configured', () => {
+    expect(resolveBackend(base({ runtime: { name: 'aws-lambda', evidence: 'x' }, dataApi: true })).backend).toBe(
+      'data-api',
+    );
+  });
+
+  it('picks neon-http for a Neon host where there is no TCP, and pg where there is', () => {
+    for (const runtime of ['edge-light', 'netlify', 'workerd'] as const) {
+      expect(
+        resolveBackend(base({ runtime: { name: runtime, evidence: 'x' }, host: 'ep-cool-1.us-east-2.aws.neon.tech' }))
+          .backend,
+      ).toBe('neon-http');
+    }
+    expect(resolveBackend(base({ host: 'ep-cool-1.us-east-2.aws.neon.tech' })).backend).toBe('pg');
+    expect(resolveBackend(base({ runtime: { name: 'aws-lambda', evidence: 'x' } })).reason).toMatch(
+      /one connection per container/,
+    );
+  });
+
+  it('picks pg-pooler when the URL is a known pooler', () => {
+    const r = resolveBackend(base({ pooler: { kind: 'rds-proxy', evidence: 'host has .proxy-' } }));
+    expect(r.backend).toBe('pg-pooler');
+    expect(r.reason).toMatch(/rds-proxy/);
+  });
+
+  it('refuses a TCP backend where there are no sockets, naming the alternatives', () => {
+    const err = (() => {
+      try {
+        resolveBackend(base({ runtime: { name: 'edge-light', evidence: 'EdgeRuntime' }, explicit: 'pg' }));
+      } catch (e) {
+        return e as ConfigurationError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigurationError);
+    expect(err!.message).toMatch(/needs TCP sockets/);
+    expect(err!.message).toMatch(/neon-http/);
+    expect(() => resolveBackend(base({ runtime: { name: 'edge-light', evidence: 'x' }, host: 'db.internal' }))).toThrow(
+      /cannot open TCP connections.*Neon.*Hyperdrive.*Data API/,
+    );
+  });
+
+  it('refuses a backend that is not in the build', () => {
+    expect(() => resolveBackend(base({ explicit: 'pg', available: ['neon-http', 'neon-ws', 'hyperdrive'] }))).toThrow(
+      /not in this build/,
+    );
+  });
+});
+
+describe('createDb resolution end to end', () => {
+  it('the edge build has no pg backend', () => {
+    expect(() => createEdgeDb({ url: databaseUrl(), env: {}, backend: 'pg' })).toThrow(/not in this build/);
+  });
+
+  it('hyperdrive (here on Node, with pg loaded on demand) and its uncached twin for $fresh', async () => {
+    const env = { HYPERDRIVE: binding(databaseUrl()), HYPERDRIVE_FRESH: binding(databaseUrl()) };
+    const db = createDb({ env, hyperdrive: { uncachedBinding: 'HYPERDRIVE_FRESH' } });
+    expect(db.$backend).toMatchObject({
+      backend: 'hyperdrive',
+      reason: 'binding HYPERDRIVE found in env',
+      tls: 'hyperdrive',
+    });
+    expect(db.$fresh).not.toBe(db);
+    expect(db.$fresh.$backend.reason).toMatch(/HYPERDRIVE_FRESH/);
+    expect((await db.execute<{ n: number }>(sql`select 1 as n`)).rows).toEqual([{ n: 1 }]);
+    expect((await db.$fresh.execute<{ n: number }>(sql`select 2 as n`)).rows).toEqual([{ n: 2 }]);
+    await db.$close();
+    const plain = createDb({ env: { HYPERDRIVE: binding(databaseUrl()) } });
+    expect(plain.$fresh).toBe(plain);
+  });
+
+  it('a named Hyperdrive binding that is missing is a configuration error', () => {
+    expect(() => createDb({ env: {}, hyperdrive: { binding: 'NOPE' } })).toThrow(/No Hyperdrive binding named NOPE/);
+  });
+});

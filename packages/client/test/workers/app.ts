@@ -1,0 +1,264 @@
+// The Worker the workerd tests talk to: a small app written the way the README tells users to
+// write one. Each request creates its own db (createDb({ env, pg, schema })), runs what the
+// request asks for, and closes the db with ctx.waitUntil(db.$close()) once the response is ready.
+//
+//   POST /<backend>/<op>   body: { t: table prefix, app: application_name, ...arguments }
+//   backend: hyperdrive (the HYPERDRIVE binding) | neon-http (the local Neon endpoint over fetch)
+//
+// Answers are JSON; values that JSON cannot carry (Date, bigint, bytes) are tagged so the tests
+// can tell which JS type the backend produced.
+import { eq, sql } from 'drizzle-orm';
+import pg from 'pg';
+import { type AnypgDatabase, AnypgError, createDb, DatabaseError, type NeonOptions } from '../../src/edge.js';
+import { makeSchema, type TestSchema } from './schema.js';
+
+export interface TestEnv {
+  HYPERDRIVE: { connectionString: string; host: string; port: number };
+  /** The test PostgreSQL's URL, reached through the Neon endpoint by neon-http. */
+  NEON_URL: string;
+  NEON_CONFIG: NeonOptions;
+}
+
+interface Ctx {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+type Backend = 'hyperdrive' | 'neon-http';
+type Db = AnypgDatabase<TestSchema>;
+type Body = { t: string; app: string } & Record<string, unknown>;
+
+// Every unhandled rejection this isolate sees. pg in workerd leaves one ("Stream was cancelled")
+// for each closed client that has no 'error' listener; the tests expect none from anypg.
+const rejections: string[] = [];
+addEventListener('unhandledrejection', (event) => {
+  const reason = (event as PromiseRejectionEvent).reason as { message?: unknown } | undefined;
+  rejections.push(String(reason?.message ?? reason));
+  event.preventDefault();
+});
+
+const schemas = new Map<string, TestSchema>();
+function schemaFor(prefix: string): TestSchema {
+  let s = schemas.get(prefix);
+  if (!s) {
+    s = makeSchema(prefix);
+    schemas.set(prefix, s);
+  }
+  return s;
+}
+
+function open(backend: Backend, env: TestEnv, body: Body): Db {
+  const schema = schemaFor(body.t);
+  if (backend === 'hyperdrive') return createDb({ env, pg, schema, applicationName: body.app });
+  const url = new URL(env.NEON_URL);
+  url.searchParams.set('application_name', body.app);
+  // No binding in this env: detection has to pick neon-http from the configured endpoint.
+  return createDb({ env: {}, url: url.toString(), neon: env.NEON_CONFIG, schema });
+}
+
+type Op = (db: Db, s: TestSchema, body: Body) => Promise<unknown>;
+
+const ops: Record<string, Op> = {
+  async info(db) {
+    const { batchRoundTrips, ...caps } = db.$capabilities;
+    return { backend: db.$backend, capabilities: { ...caps, batchRoundTrips3: batchRoundTrips(3) } };
+  },
+
+  async crud(db, s, body) {
+    const name = String(body.name);
+    const [inserted] = await db.insert(s.authors).values({ name }).returning();
+    const [updated] = await db
+      .update(s.authors)
+      .set({ name: `${name}!` })
+      .where(eq(s.authors.id, inserted!.id))
+      .returning({ id: s.authors.id, name: s.authors.name });
+    await db.insert(s.posts).values([
+      { authorId: inserted!.id, title: 'first', score: '1.50' },
+      { authorId: inserted!.id, title: 'second' },
+    ]);
+    const selected = await db
+      .select({ title: s.posts.title, score: s.posts.score, at: s.posts.at })
+      .from(s.posts)
+      .where(eq(s.posts.authorId, inserted!.id))
+      .orderBy(s.posts.id);
+    const related = await db.query.authors.findFirst({
+      where: eq(s.authors.id, inserted!.id),
+      with: { posts: { columns: { title: true }, orderBy: (p, { asc }) => [asc(p.id)] } },
+    });
+    return { inserted, updated, selected, related };
+  },
+
+  async execute(db) {
+    const r = await db.execute(
+      sql`select 1::int8 as big, 2.5::numeric as num, 3::int4 as small, now()::timestamptz as ts, '{1,2}'::int[] as arr,
+        '{"a":1}'::json as j, null::text as nothing, '\\x0102'::bytea as bytes, true as flag, 'é'::text as word`,
+    );
+    return { command: r.command, rowCount: r.rowCount, fields: r.fields, rows: r.rows };
+  },
+
+  async txCommit(db, s, body) {
+    return db.transaction(async (tx) => {
+      const [a] = await tx
+        .insert(s.authors)
+        .values({ name: String(body.name) })
+        .returning({ id: s.authors.id });
+      const [p] = await tx.insert(s.posts).values({ authorId: a!.id, title: 'in tx' }).returning({ id: s.posts.id });
+      return { author: a!.id, post: p!.id };
+    });
+  },
+
+  async txRollback(db, s, body) {
+    let seen: number | undefined;
+    try {
+      await db.transaction(async (tx) => {
+        const [a] = await tx
+          .insert(s.authors)
+          .values({ name: String(body.name) })
+          .returning({ id: s.authors.id });
+        seen = a!.id;
+        throw new Error('changed my mind');
+      });
+    } catch (err) {
+      return { seen, error: (err as Error).message };
+    }
+    return { seen, error: null };
+  },
+
+  async txSavepoint(db, s, body) {
+    return db.transaction(async (tx) => {
+      await tx.insert(s.authors).values({ name: `${String(body.name)}-outer` });
+      const inner = await tx
+        .transaction(async (sp) => {
+          await sp.insert(s.authors).values({ name: `${String(body.name)}-inner` });
+          throw new Error('undo the inner one');
+        })
+        .catch((err: Error) => err.message);
+      return { inner };
+    });
+  },
+
+  async batch(db, s, body) {
+    const name = String(body.name);
+    const [inserted, selected, updated] = await db.batch([
+      db.insert(s.authors).values({ name }).returning({ id: s.authors.id, name: s.authors.name }),
+      db.select({ name: s.authors.name }).from(s.authors).where(eq(s.authors.name, name)),
+      db
+        .update(s.authors)
+        .set({ name: `${name}+` })
+        .where(eq(s.authors.name, name))
+        .returning({ name: s.authors.name }),
+    ]);
+    return { inserted, selected, updated };
+  },
+
+  async batchFails(db, s, body) {
+    const name = String(body.name);
+    try {
+      // The second insert violates the unique constraint: the first must not survive either.
+      await db.batch([db.insert(s.authors).values({ name: `${name}-first` }), db.insert(s.authors).values({ name })]);
+      return { error: null };
+    } catch (err) {
+      return { error: describeError(err) };
+    }
+  },
+
+  async unique(db, s, body) {
+    const name = String(body.name);
+    await db.insert(s.authors).values({ name });
+    try {
+      await db.insert(s.authors).values({ name });
+      return { error: null };
+    } catch (err) {
+      return { error: describeError(err) };
+    }
+  },
+
+  /** One request of the isolation run: an echo, and every tenth request a transaction or a batch. */
+  async load(db, s, body) {
+    const n = Number(body.n);
+    const r = await db.execute(sql`select ${n}::int as n`);
+    const echoed = [(r.rows[0] as { n: number }).n];
+    if (n % 10 === 0) {
+      const found = await db.transaction(async (tx) => {
+        const [a] = await tx
+          .insert(s.authors)
+          .values({ name: `${body.app}-${n}` })
+          .returning({ id: s.authors.id });
+        const [back] = await tx.select({ name: s.authors.name }).from(s.authors).where(eq(s.authors.id, a!.id));
+        return back?.name;
+      });
+      echoed.push(Number(found?.split('-').pop()));
+    } else if (n % 10 === 5) {
+      const [a, b] = await db.batch([
+        db.execute(sql`select ${n}::int as n`),
+        db.execute(sql`select ${n + 1}::int as n`),
+      ]);
+      echoed.push((a.rows[0] as { n: number }).n, (b.rows[0] as { n: number }).n);
+    }
+    return { n, echoed, opened: db.$stats().opened };
+  },
+};
+
+/** Requests that open no db. */
+const plain: Record<string, (env: TestEnv) => Promise<unknown>> = {
+  async rejections() {
+    return { rejections };
+  },
+  /**
+   * The control for the rejection count: pg used bare, without the 'error' listener anypg adds.
+   * Its end() leaves workerd's "Stream was cancelled" unhandled; the count must see it.
+   */
+  async barePg(env) {
+    const client = new pg.Client({ connectionString: env.HYPERDRIVE.connectionString, ssl: false });
+    await client.connect();
+    await client.query('select 1');
+    await client.end();
+    return { ended: true };
+  },
+};
+
+export default {
+  async fetch(request: Request, env: TestEnv, ctx: Ctx): Promise<Response> {
+    const [, backend, op] = new URL(request.url).pathname.split('/');
+    const bare = op && plain[op];
+    if (bare) return Response.json(await bare(env));
+    const run = op && ops[op];
+    if ((backend !== 'hyperdrive' && backend !== 'neon-http') || !run) {
+      return Response.json({ error: `no such route: ${backend}/${op}` }, { status: 404 });
+    }
+    const body = (await request.json()) as Body;
+    const db = open(backend, env, body);
+    try {
+      return Response.json(tag(await run(db, schemaFor(body.t), body)));
+    } catch (err) {
+      return Response.json({ error: describeError(err) }, { status: 500 });
+    } finally {
+      ctx.waitUntil(db.$close());
+    }
+  },
+};
+
+function describeError(err: unknown) {
+  const e = err as Partial<DatabaseError> & Error;
+  return {
+    class: e?.constructor?.name,
+    isAnypgError: err instanceof AnypgError,
+    isDatabaseError: err instanceof DatabaseError,
+    code: e.code,
+    sqlstate: e.sqlstate,
+    constraint: e.constraint,
+    table: e.table,
+    detail: e.detail,
+    message: e.message,
+    cause: String((e.cause as Error | undefined)?.message ?? e.cause ?? ''),
+  };
+}
+
+/** JSON with the JS types kept visible: { $date }, { $bigint }, { $bytes } (hex). */
+function tag(v: unknown): unknown {
+  if (v instanceof Date) return { $date: v.toISOString() };
+  if (typeof v === 'bigint') return { $bigint: v.toString() };
+  if (v instanceof Uint8Array) return { $bytes: [...v].map((b) => b.toString(16).padStart(2, '0')).join('') };
+  if (Array.isArray(v)) return v.map(tag);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, tag(x)]));
+  return v;
+}

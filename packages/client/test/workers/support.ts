@@ -1,0 +1,62 @@
+// What the workerd tests share: calling the test Worker (test/workers/app.ts), and asking the Node
+// side (the ADMIN service binding, a function that runs in the vitest process with plain pg)
+// what the server sees.
+import { env, exports } from 'cloudflare:workers';
+
+export type Backend = 'hyperdrive' | 'neon-http';
+
+export interface Answer<T = any> {
+  status: number;
+  body: T;
+}
+
+/** One request to the test Worker: a new request context in the same isolate. */
+export async function call<T = any>(backend: Backend, op: string, body: Record<string, unknown>): Promise<Answer<T>> {
+  const res = await exports.default.fetch(`http://app.test/${backend}/${op}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+/** A statement run from Node against the test PostgreSQL (not through the Worker). */
+export async function admin<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const res = await env.ADMIN.fetch('http://admin.test/query', {
+    method: 'POST',
+    body: JSON.stringify({ sql, params }),
+  });
+  const out = (await res.json()) as { rows?: T[]; error?: string };
+  if (!res.ok || !out.rows) throw new Error(`admin query failed: ${out.error ?? res.status}`);
+  return out.rows;
+}
+
+/** Tells the Node side that the next bare-pg rejection is provoked on purpose (see vitest.workers.config.ts). */
+export async function expectBarePgRejection(): Promise<void> {
+  await env.ADMIN.fetch('http://admin.test/expect-bare-pg-rejection', { method: 'POST' });
+}
+
+/** Server backends (client connections) whose application_name is `app`. */
+export async function backendsNamed(app: string): Promise<number> {
+  const [row] = await admin<{ n: number }>(
+    'select count(*)::int as n from pg_stat_activity where application_name = $1',
+    [app],
+  );
+  return row!.n;
+}
+
+/**
+ * Polls until the server has no backend named `app` (closing happens in ctx.waitUntil, after the
+ * response). Bounded: returns the last count seen, which the caller asserts is zero.
+ */
+export async function settledBackends(app: string, tries = 100, everyMs = 100): Promise<number> {
+  let n = await backendsNamed(app);
+  for (let i = 0; i < tries && n > 0; i++) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    n = await backendsNamed(app);
+  }
+  return n;
+}
+
+export function unique(prefix: string): string {
+  return `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
+}

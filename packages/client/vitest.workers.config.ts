@@ -49,7 +49,7 @@ export default defineConfig({
       return {
         wrangler: { configPath: './test/workers/wrangler.jsonc' },
         miniflare: {
-          hyperdrives: { HYPERDRIVE: databaseUrl },
+          hyperdrives: { HYPERDRIVE: databaseUrl, HYPERDRIVE_UNCACHED: databaseUrl },
           bindings: { NEON_URL: databaseUrl, NEON_CONFIG: { ...inject('neonConfig') } },
           serviceBindings: { ADMIN: adminService(databaseUrl) },
         },
@@ -60,6 +60,8 @@ export default defineConfig({
   test: {
     include: ['test/workers/**/*.test.ts'],
     globalSetup: ['./test/workers/global-setup.ts'],
+    // One file at a time: the isolation test counts the server's sessions, which every file shares.
+    fileParallelism: false,
     testTimeout: 60_000,
     onUnhandledError(error) {
       if (expectedBarePgRejections > 0 && BARE_PG_REJECTION.test(error.message ?? '')) {

@@ -14,6 +14,8 @@ import { makeSchema, type TestSchema } from './schema.js';
 
 export interface TestEnv {
   HYPERDRIVE: { connectionString: string; host: string; port: number };
+  /** A second binding to the same database, standing in for one configured without caching. */
+  HYPERDRIVE_UNCACHED: { connectionString: string; host: string; port: number };
   /** The test PostgreSQL's URL, reached through the Neon endpoint by neon-http. */
   NEON_URL: string;
   NEON_CONFIG: NeonOptions;
@@ -48,7 +50,10 @@ function schemaFor(prefix: string): TestSchema {
 
 function open(backend: Backend, env: TestEnv, body: Body): Db {
   const schema = schemaFor(body.t);
-  if (backend === 'hyperdrive') return createDb({ env, pg, schema, applicationName: body.app });
+  if (backend === 'hyperdrive') {
+    const hyperdrive = body.uncached ? { binding: 'HYPERDRIVE', uncachedBinding: 'HYPERDRIVE_UNCACHED' } : undefined;
+    return createDb({ env, pg, schema, applicationName: body.app, hyperdrive });
+  }
   const url = new URL(env.NEON_URL);
   url.searchParams.set('application_name', body.app);
   // No binding in this env: detection has to pick neon-http from the configured endpoint.
@@ -61,6 +66,23 @@ const ops: Record<string, Op> = {
   async info(db) {
     const { batchRoundTrips, ...caps } = db.$capabilities;
     return { backend: db.$backend, capabilities: { ...caps, batchRoundTrips3: batchRoundTrips(3) } };
+  },
+
+  /** A write on the cached binding, read back through $fresh (the uncached one). */
+  async fresh(db, s, body) {
+    const name = String(body.name);
+    await db.insert(s.authors).values({ name });
+    const [row] = await db.$fresh.select({ name: s.authors.name }).from(s.authors).where(eq(s.authors.name, name));
+    const pids = await Promise.all([
+      db.execute(sql`select pg_backend_pid() as pid`),
+      db.$fresh.execute(sql`select pg_backend_pid() as pid`),
+    ]);
+    return {
+      row,
+      backend: db.$backend,
+      fresh: db.$fresh.$backend,
+      pids: pids.map((r) => (r.rows[0] as { pid: number }).pid),
+    };
   },
 
   async crud(db, s, body) {
@@ -198,8 +220,27 @@ const ops: Record<string, Op> = {
   },
 };
 
+// The mistake the per-request rule is about: one db kept at module scope, used by every request.
+let shared: Db | undefined;
+
 /** Requests that open no db. */
 const plain: Record<string, (env: TestEnv) => Promise<unknown>> = {
+  /** The control for isolation: a db shared by requests (what users must not do with Hyperdrive). */
+  async shared(env) {
+    shared ??= createDb({
+      env,
+      pg,
+      schema: schemaFor('unused'),
+      applicationName: 'anypg_wk_shared',
+      queryTimeoutMs: 500,
+    });
+    try {
+      const r = await shared.execute(sql`select 1 as one`);
+      return { rows: r.rows, opened: shared.$stats().opened };
+    } catch (err) {
+      return { error: describeError(err), opened: shared.$stats().opened };
+    }
+  },
   async rejections() {
     return { rejections };
   },
@@ -232,7 +273,8 @@ export default {
     } catch (err) {
       return Response.json({ error: describeError(err) }, { status: 500 });
     } finally {
-      ctx.waitUntil(db.$close());
+      // body.leak: the control for the tests that count sessions closed without a goodbye.
+      if (!body.leak) ctx.waitUntil(db.$close());
     }
   },
 };

@@ -37,6 +37,17 @@ describe('hyperdrive', () => {
     expect(JSON.stringify(body)).not.toContain(':postgres@');
     expect(body.capabilities).toMatchObject({ interactiveTransactions: true, savepoints: true, batchAtomic: true });
   });
+
+  it('reads through $fresh on the uncached binding, and closes both connections', async () => {
+    const name = unique('anypg_wk_fresh');
+    const { status, body } = await call('hyperdrive', 'fresh', { t, app: name, name, uncached: true });
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.row).toEqual({ name });
+    expect(body.fresh.reason).toMatch(/HYPERDRIVE_UNCACHED \(no cache\)/);
+    expect(body.fresh.target).not.toBe(body.backend.target); // another binding, another host
+    expect(new Set(body.pids).size).toBe(2); // two server sessions
+    expect(await settledBackends(name)).toBe(0);
+  });
 });
 
 describe('neon-http', () => {

@@ -57,6 +57,19 @@ export async function settledBackends(app: string, tries = 100, everyMs = 100): 
   return n;
 }
 
+/**
+ * The server's session counters for the test database. `abandoned` counts sessions that ended
+ * because the client's connection went away without a Terminate message: a client that was never
+ * closed (workerd drops a finished request's sockets), as opposed to one closed with $close().
+ */
+export async function sessionCounts(): Promise<{ sessions: number; abandoned: number }> {
+  const [row] = await admin<{ sessions: number; abandoned: number }>(
+    `select sessions::int as sessions, sessions_abandoned::int as abandoned
+       from pg_stat_database where datname = current_database()`,
+  );
+  return row!;
+}
+
 export function unique(prefix: string): string {
   return `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
 }

@@ -1,10 +1,11 @@
 // The part of workerd's `cloudflare:workers` module the workerd tests use (the vitest plugin
-// provides the module at run time; @cloudflare/workers-types would clash with the DOM and Node
-// globals the rest of the repository is checked against).
+// provides the module at run time). Declared here rather than through @cloudflare/workers-types,
+// whose globals clash with Node's in the repo-wide typecheck. Kept loose and identical in shape to
+// apps/worker-demo's declaration, since ambient module declarations merge across the repository;
+// support.ts narrows `env` to this Worker's bindings.
 declare module 'cloudflare:workers' {
-  interface Fetcher {
-    fetch(input: string | Request, init?: RequestInit): Promise<Response>;
-  }
-  export const env: import('./app.js').TestEnv & { ADMIN: Fetcher };
-  export const exports: { default: Fetcher };
+  export const env: Record<string, unknown>;
+  export const exports: {
+    default: { fetch(input: Request | string | URL, init?: RequestInit): Promise<Response> };
+  };
 }

@@ -1,7 +1,15 @@
 // What the workerd tests share: calling the test Worker (test/workers/app.ts), and asking the Node
 // side (the ADMIN service binding, a function that runs in the vitest process with plain pg)
 // what the server sees.
-import { env, exports } from 'cloudflare:workers';
+import { env as anyEnv, exports } from 'cloudflare:workers';
+import type { TestEnv } from './app.js';
+
+interface Fetcher {
+  fetch(input: string, init?: RequestInit): Promise<Response>;
+}
+
+/** The bindings vitest.workers.config.ts gives the Worker (and the tests, which share its isolate). */
+const env = anyEnv as unknown as TestEnv & { ADMIN: Fetcher };
 
 export type Backend = 'hyperdrive' | 'neon-http';
 

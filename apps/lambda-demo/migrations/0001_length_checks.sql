@@ -1,0 +1,2 @@
+ALTER TABLE "notes" ADD CONSTRAINT "notes_title_length" CHECK (char_length("notes"."title") between 1 and 200);--> statement-breakpoint
+ALTER TABLE "notes" ADD CONSTRAINT "notes_body_length" CHECK (char_length("notes"."body") <= 10000);

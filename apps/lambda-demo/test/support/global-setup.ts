@@ -1,0 +1,48 @@
+// One PostgreSQL server for the whole test run: DATABASE_URL's if set, else an ephemeral embedded
+// one. Each test file gets a database of its own on it (support/db.ts), named with this run's id,
+// and every such database is dropped at the end.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startPostgres } from '@anypg/local';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A superuser (or CREATEDB) URL of the server. */
+    adminUrl: string;
+    /** Prefix of this run's databases. */
+    runPrefix: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const handler = fileURLToPath(new URL('../../dist/handler.mjs', import.meta.url));
+  if (!existsSync(handler)) {
+    throw new Error('dist/handler.mjs is missing: run `pnpm --filter @anypg/lambda-demo build` before the tests.');
+  }
+  const runPrefix = `lambda_demo_${process.pid}_${Date.now().toString(36)}`;
+  project.provide('runPrefix', runPrefix);
+  let stop = async () => {};
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    const server = await startPostgres({ settings: { max_connections: 100 } });
+    adminUrl = server.url;
+    stop = () => server.stop();
+  }
+  project.provide('adminUrl', adminUrl);
+  return async () => {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    try {
+      await admin.connect();
+      const { rows } = await admin.query<{ datname: string }>(
+        'select datname from pg_database where starts_with(datname, $1)',
+        [runPrefix],
+      );
+      for (const { datname } of rows) await admin.query(`drop database if exists "${datname}" with (force)`);
+    } finally {
+      await admin.end().catch(() => {});
+      await stop();
+    }
+  };
+}

@@ -6,6 +6,7 @@ import { dataApiCommand } from './data-api/command.js';
 import { LocalError } from './errors.js';
 import { lambdaCommand } from './lambda/command.js';
 import { neonCommand } from './neon/command.js';
+import { pgbouncerCommand } from './pgbouncer/command.js';
 import { postgresCommand } from './postgres/command.js';
 
 export interface Command {
@@ -19,6 +20,7 @@ const commands: Record<string, Command> = {
   lambda: lambdaCommand,
   neon: neonCommand,
   'data-api': dataApiCommand,
+  pgbouncer: pgbouncerCommand,
 };
 
 function help(): string {

@@ -12,6 +12,7 @@ export {
   startLambda,
 } from './lambda/runner.js';
 export * from './neon/server.js';
+export { type LocalPgBouncer, type PoolMode, type StartPgBouncerOptions, startPgBouncer } from './pgbouncer/server.js';
 export { assertPortFree, freePort } from './ports.js';
 export { findBinaries, type PostgresBinaries } from './postgres/binaries.js';
 export { type AuthMethod, type LocalPostgres, type StartPostgresOptions, startPostgres } from './postgres/server.js';

@@ -7,7 +7,8 @@
 // ephemeral data folder, and exits. `stop()` is the same path: the caller closes the pipe.
 //
 // It runs with `node -e` so that it works both from the TypeScript sources (tests) and from dist.
-// argv after `-e`: a JSON object { bin, args, uid?, gid?, removeDir? }.
+// argv after `-e`: a JSON object { bin, args, uid?, gid?, removeDir?, stopSignal? }. stopSignal
+// (default SIGINT, PostgreSQL's fast shutdown) is for servers whose fast exit is another signal.
 export const GUARDIAN_SOURCE = `
 const { spawn } = require('node:child_process');
 const { rmSync } = require('node:fs');
@@ -18,7 +19,7 @@ let stopping = false;
 function stop() {
   if (stopping) return;
   stopping = true;
-  child.kill('SIGINT');
+  child.kill(cfg.stopSignal || 'SIGINT');
   // A fast shutdown takes well under a second; if it hangs, make sure nothing survives.
   setTimeout(() => child.kill('SIGQUIT'), 10000).unref();
 }

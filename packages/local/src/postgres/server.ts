@@ -201,7 +201,7 @@ function validateName(value: string, what: string) {
 }
 
 /** PostgreSQL refuses to run as root: as root, run it as the `postgres` OS user (created if missing). */
-function serverOwner(): { uid: number; gid: number } | undefined {
+export function serverOwner(): { uid: number; gid: number } | undefined {
   if (process.platform === 'win32' || userInfo().uid !== 0) return undefined;
   const ids = () => {
     try {

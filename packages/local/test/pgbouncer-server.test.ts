@@ -80,6 +80,25 @@ describe('startPgBouncer', () => {
     expect(err.code).toBe('08P01');
   });
 
+  it('logs in a role whose password has quotes, spaces and URL characters', async () => {
+    const role = `anypg_pgb_${process.pid}`;
+    const password = `a"b c'd@e:f/%`;
+    const direct = await client(upstream);
+    await direct.query(`create role ${role} login password '${password.replaceAll("'", "''")}'`);
+    try {
+      const u = new URL(upstream);
+      u.username = role;
+      u.password = encodeURIComponent(password);
+      const b = await bouncer({ upstream: u.toString() });
+      const c = await client(b.url);
+      expect((await c.query('select current_user as u')).rows[0].u).toBe(role);
+      await c.end();
+      await b.close();
+    } finally {
+      await direct.query(`drop role if exists ${role}`);
+    }
+  });
+
   it('runs as a non-root user when started as root', async () => {
     const b = await bouncer();
     const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${b.pid}/status`, 'utf8'))![1]);

@@ -1,0 +1,85 @@
+// Run the worker-demo locally from Node, for the repo-wide demo and `pnpm dev`.
+//
+//   import { applyMigrations, startWorkerDemo } from '@anypg/worker-demo/scripts/local.mjs';
+//   await applyMigrations(databaseUrl);
+//   const demo = await startWorkerDemo({ databaseUrl, neon: endpoint.neonConfig });
+//   await fetch(`${demo.url}/notes?backend=neon-http`);
+//   await demo.close();
+//
+// The worker runs in workerd through wrangler's own dev server (unstable_startWorker), with the
+// wrangler.jsonc `local` environment: the Hyperdrive binding becomes a pipe to `databaseUrl` (as
+// `wrangler dev` does it; no pooling or caching locally) and the neon-http path goes to the local
+// Neon endpoint. Nothing here needs the network.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const APP_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/** Applies migrations/*.sql in name order (each file is idempotent). */
+export async function applyMigrations(databaseUrl) {
+  const dir = join(APP_DIR, 'migrations');
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    // No parameters: the simple protocol, so a file may hold several statements.
+    for (const file of files) await client.query(readFileSync(join(dir, file), 'utf8'));
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Starts the worker locally. `databaseUrl` is what the Hyperdrive binding and the neon-http path log
+ * into (it needs a password: miniflare refuses a Hyperdrive connection string without one); `neon`
+ * is a local Neon endpoint's settings (`startNeonEndpoint(...).neonConfig`), or omitted for the
+ * Hyperdrive path only. Returns the URL it listens on and a close().
+ */
+export async function startWorkerDemo({ databaseUrl, neon, port = 0, host = '127.0.0.1', backend = '' } = {}) {
+  if (typeof databaseUrl !== 'string' || databaseUrl === '') {
+    throw new Error('startWorkerDemo needs { databaseUrl }: postgresql://user:password@host:port/database');
+  }
+  if (!new URL(databaseUrl).password) {
+    throw new Error(
+      'startWorkerDemo: the databaseUrl has no password; local Hyperdrive (miniflare) needs one. Set a password for the role and put it in the URL.',
+    );
+  }
+  const { unstable_startWorker } = await import('wrangler');
+  const text = (value) => ({ type: 'plain_text', value });
+  const worker = await unstable_startWorker({
+    config: join(APP_DIR, 'wrangler.jsonc'),
+    env: 'local',
+    bindings: {
+      HYPERDRIVE: {
+        type: 'hyperdrive',
+        id: '00000000000000000000000000000000',
+        dev: { connectionString: databaseUrl },
+      },
+      DATABASE_URL: text(databaseUrl),
+      BACKEND: text(backend),
+      NEON_FETCH_ENDPOINT: text(neon?.fetchEndpoint ?? ''),
+      NEON_WS_PROXY: text(neon?.wsProxy ?? ''),
+    },
+    dev: {
+      server: { hostname: host, port },
+      inspector: false,
+      watch: false,
+      logLevel: 'error',
+    },
+  });
+  await worker.ready;
+  const url = (await worker.url).toString().replace(/\/$/, '');
+  let closing;
+  return {
+    url,
+    close: () => {
+      closing ??= worker.dispose();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// JSON responses and the one place errors become HTTP answers (the same codes and messages as
+// apps/lambda-demo's src/http.ts).
+//
+// A body never carries a stack, SQL, a parameter value or a connection string: the client gets a
+// stable code, a message written here, and a request id; the details go to the Worker's log
+// (wrangler tail, Workers Logs) under the same id, so an operator can find them.
+import { AnypgError, CircuitOpenError, DatabaseError } from 'anypg';
+import { $ZodError } from 'zod/v4/core';
+
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    /** For VALIDATION_FAILED: which field is wrong, and why. */
+    issues?: { path: string; message: string }[];
+    requestId: string;
+  };
+}
+
+export function json(status: number, data: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(data), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  });
+}
+
+export function noContent(): Response {
+  return new Response(null, { status: 204, headers: { 'cache-control': 'no-store' } });
+}
+
+/** A request the client got wrong: the status, a stable code and a message to send back as is. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function toErrorResponse(err: unknown, requestId: string): Response {
+  const answer = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+    json(status, { error: { code, message, requestId } } satisfies ErrorBody, headers);
+
+  if (err instanceof HttpError) return answer(err.status, err.code, err.message, err.headers);
+  if (err instanceof $ZodError) {
+    const issues = err.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    const message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+    return json(400, { error: { code: 'VALIDATION_FAILED', message, issues, requestId } } satisfies ErrorBody);
+  }
+  if (err instanceof AnypgError) {
+    log(requestId, err);
+    // anypg suggests the status: 503 when the database is unreachable or overloaded (a connection
+    // refused or lost, pool exhausted, circuit open, or SQLSTATE class 53/57 such as "too many
+    // connections"), whatever the backend reported it as.
+    if (err.httpStatus === 503) {
+      const retryAfter = err instanceof CircuitOpenError ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : 1;
+      return answer(503, err.code, 'The database is unavailable or overloaded; try again shortly.', {
+        'retry-after': String(retryAfter),
+      });
+    }
+    if (err.code === 'QUERY_TIMEOUT' || err.code === 'STATEMENT_TIMEOUT') {
+      return answer(err.httpStatus, err.code, 'The database did not answer in time; try again shortly.');
+    }
+    if (err instanceof DatabaseError) {
+      // Constraint names are part of the schema, not data: safe to name. DETAIL is not (it quotes values).
+      if (err.sqlstate === '23505') return answer(409, 'CONFLICT', 'A note with these values exists already.');
+      if (err.sqlstate === '23514')
+        return answer(400, 'CONSTRAINT_VIOLATED', `The note breaks ${err.constraint ?? 'a rule'}.`);
+      if (err.httpStatus >= 400 && err.httpStatus < 500) {
+        return answer(err.httpStatus, 'DATABASE_REFUSED', 'The database refused the request.');
+      }
+    }
+    return answer(500, 'INTERNAL', 'Internal server error.');
+  }
+  log(requestId, err);
+  return answer(500, 'INTERNAL', 'Internal server error.');
+}
+
+/**
+ * The Worker's log, never the client. anypg's messages carry no secrets or parameter values by
+ * design; for other errors the stack is what an operator needs.
+ */
+function log(requestId: string, err: unknown): void {
+  if (err instanceof AnypgError) {
+    const sqlstate = err instanceof DatabaseError ? ` sqlstate=${err.sqlstate}` : '';
+    console.error(`request ${requestId} failed: ${err.name} code=${err.code}${sqlstate}: ${err.message}`);
+    return;
+  }
+  console.error(`request ${requestId} failed:`, err);
+}

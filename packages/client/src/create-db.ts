@@ -1,6 +1,7 @@
 // createDb() of the Node entry: every backend. Each loads its driver (pg, the Neon driver, the
 // AWS SDK) only when it is chosen, so a Data API client never loads pg and vice versa.
 
+import { createDataApiTransport } from './backends/data-api/factory.js';
 import { hyperdriveFactory } from './backends/hyperdrive/factory.js';
 import { createNeonHttpTransport } from './backends/neon-http/factory.js';
 import { createNeonWsTransport } from './backends/neon-ws/factory.js';
@@ -16,6 +17,7 @@ const NODE_BACKENDS: BackendFactories = {
   'neon-http': createNeonHttpTransport,
   'neon-ws': createNeonWsTransport,
   hyperdrive: hyperdriveFactory(() => import('pg')),
+  'data-api': createDataApiTransport,
 };
 
 export function createDb<TSchema extends Record<string, unknown> = Record<string, never>>(

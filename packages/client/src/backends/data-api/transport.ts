@@ -1,0 +1,452 @@
+// data-api: statements as RDS Data API calls (ExecuteStatement), through @aws-sdk/client-rds-data.
+//
+// One statement is one HTTPS call. A transaction is BeginTransaction, ExecuteStatement calls with
+// its transactionId, then CommitTransaction (or RollbackTransaction); savepoints are plain SQL
+// inside it. batch() is a transaction of its statements (n + 2 calls; one call for a single
+// statement), because the Data API has no call that runs several statements and returns results.
+//
+// Retries (anypg makes them; the SDK client anypg builds makes none, see sdk.ts):
+//   - DatabaseResumingException (an auto-paused Aurora waking up): sent again with exponential
+//     backoff (0.5 s doubling, at most 8 s apart) until dataApi.resumeTimeoutMs (45 s), then a
+//     ConnectionError that says so;
+//   - throttling and 503: nothing ran; sent again, up to 3 times, after a pause;
+//   - a request that never left (refused, DNS): sent once more;
+//   - no answer after the request may have arrived (reset, 500, 504, anypg's time limit): a plain
+//     read outside a transaction is sent once more; a write fails with OutcomeUnknownError and is
+//     never replayed; inside a transaction the error says the transaction is rolled back.
+import {
+  AbortedError,
+  AnypgError,
+  ConnectionError,
+  ConnectionLostError,
+  DatabaseError,
+  OutcomeUnknownError,
+  QueryTimeoutError,
+} from '../../errors.js';
+import type { QueryEventSink } from '../../observe/events.js';
+import { isReplaySafe } from '../../resilience/replay.js';
+import { beginStatement } from '../../transport/begin.js';
+import type {
+  Executor,
+  PoolStats,
+  QueryResult,
+  Statement,
+  TransactionConfig,
+  Transport,
+} from '../../transport/contract.js';
+import type { BackendInfo, Capabilities } from '../../transport/info.js';
+import { commandOf, rowCountOf } from './command.js';
+import { classify } from './errors.js';
+import { toParameters } from './params.js';
+import { translatePlaceholders } from './placeholders.js';
+import { type ClientSettings, type DataApiClient, loadRdsData, OwnedClient, type RdsDataModule } from './sdk.js';
+import { type ColumnMetadataLike, columnOf, decode, type FieldLike, fieldsOf } from './values.js';
+
+export interface DataApiTransportOptions {
+  resourceArn: string;
+  secretArn: string;
+  database: string | undefined;
+  schema: string | undefined;
+  /** The user's RDSDataClient; otherwise anypg builds one from `settings`. */
+  client: DataApiClient | undefined;
+  settings: ClientSettings;
+  /** How long to keep retrying DatabaseResumingException. */
+  resumeTimeoutMs: number;
+  /** anypg's own limit per call (0: none). */
+  callTimeoutMs: number;
+  events: QueryEventSink;
+  info: BackendInfo;
+}
+
+/** drizzle's per-parameter column typings, when the statement carries them. */
+type TypedStatement = Statement & { typings?: readonly (string | undefined)[] };
+
+interface ExecuteOutput {
+  records?: FieldLike[][];
+  columnMetadata?: ColumnMetadataLike[];
+  numberOfRecordsUpdated?: number;
+}
+
+const RESUME_FIRST_DELAY_MS = 500;
+const RESUME_MAX_DELAY_MS = 8_000;
+const THROTTLE_ATTEMPTS = 3;
+
+/** How one call may be sent again. */
+interface CallPolicy {
+  /** Running it twice cannot change anything (a read outside a transaction, Begin, Rollback). */
+  replaySafe: boolean;
+  /** Inside a transaction: an unknown outcome means the transaction is lost, not just this call. */
+  inTransaction: boolean;
+  /** The caller's deadline. */
+  signal: AbortSignal | undefined;
+  /** Maps an error position in the sent SQL back to the caller's. */
+  position?: (p: number) => number;
+  /** What the call is, for messages. */
+  what: string;
+}
+
+export class DataApiTransport implements Transport {
+  readonly info: BackendInfo;
+  readonly capabilities: Capabilities;
+  readonly #o: DataApiTransportOptions;
+  readonly #counters = { retries: 0, outcomeUnknown: 0, transactions: 0, resumeWaits: 0 };
+  #ready: Promise<{ sdk: RdsDataModule; client: DataApiClient; owned: OwnedClient | undefined }> | undefined;
+  #owned: OwnedClient | undefined;
+  #closed = false;
+  #inFlight = 0;
+
+  constructor(o: DataApiTransportOptions) {
+    this.#o = o;
+    this.info = o.info;
+    this.capabilities = {
+      interactiveTransactions: true,
+      savepoints: true,
+      batchAtomic: true,
+      batchRoundTrips: (n) => (n <= 1 ? n : n + 2),
+      namedStatements: false,
+      maxConnections: o.settings.maxSockets,
+    };
+  }
+
+  /** The SDK and the client, on first use. */
+  #load() {
+    this.#ready ??= (async () => {
+      const sdk = await loadRdsData();
+      if (this.#o.client) return { sdk, client: this.#o.client, owned: undefined };
+      const owned = await OwnedClient.create(sdk, this.#o.settings);
+      return { sdk, client: owned.client, owned };
+    })();
+    this.#ready.catch(() => {
+      this.#ready = undefined;
+    });
+    return this.#ready;
+  }
+
+  stats(): PoolStats {
+    const owned = this.#owned;
+    return {
+      total: this.#inFlight,
+      idle: 0,
+      waiting: 0,
+      opened: owned?.opened ?? 0,
+      staleReplaced: owned?.dropped ?? 0,
+      acquireTimeouts: 0,
+      retries: this.#counters.retries,
+      outcomeUnknown: this.#counters.outcomeUnknown,
+      circuit: 'closed',
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const ready = await this.#ready?.catch(() => undefined);
+    ready?.owned?.destroy();
+  }
+
+  async query(stmt: Statement): Promise<QueryResult> {
+    return this.#statement(stmt, undefined);
+  }
+
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
+    // Validated before anything is sent.
+    const begin = beginStatement(config);
+    const setTransaction = begin === 'begin' ? undefined : `set transaction${begin.slice('begin'.length)}`;
+    const base = this.#base();
+    const started = await this.#call<{ transactionId?: string }>(
+      'BeginTransactionCommand',
+      { ...base },
+      { replaySafe: true, inTransaction: false, signal, what: 'BeginTransaction' },
+    );
+    const transactionId = started.transactionId;
+    if (!transactionId) throw new ConnectionError('The Data API began a transaction but returned no transactionId.');
+    this.#counters.transactions++;
+
+    let finished = false;
+    // The Data API runs one call per transaction at a time: queue them, as one connection would.
+    let queue: Promise<unknown> = Promise.resolve();
+    const tx: Executor = {
+      query: (stmt) => {
+        if (finished) {
+          return Promise.reject(
+            new AnypgError(
+              'UNSUPPORTED',
+              'This transaction has already ended: a query ran after its callback returned. Await every query inside db.transaction().',
+            ),
+          );
+        }
+        const run = queue.then(() => this.#statement(stmt, transactionId, signal));
+        queue = run.catch(() => undefined);
+        return run;
+      },
+    };
+
+    try {
+      if (setTransaction) await tx.query({ text: setTransaction, params: [], rowMode: 'array', parse: 'raw' });
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (err) {
+        finished = true;
+        await queue;
+        await this.#rollback(transactionId);
+        throw err;
+      }
+      finished = true;
+      await queue;
+      await this.#call(
+        'CommitTransactionCommand',
+        { resourceArn: base.resourceArn, secretArn: base.secretArn, transactionId },
+        { replaySafe: false, inTransaction: false, signal, what: 'CommitTransaction' },
+      );
+      return result;
+    } catch (err) {
+      if (!finished) {
+        // SET TRANSACTION failed: nothing ran yet.
+        finished = true;
+        await this.#rollback(transactionId);
+      }
+      throw err;
+    }
+  }
+
+  /** The statements in one transaction: all or nothing, in order. */
+  async batch(stmts: Statement[]): Promise<QueryResult[]> {
+    if (stmts.length === 0) return [];
+    // One statement is atomic by itself: one call.
+    if (stmts.length === 1) return [await this.query(stmts[0]!)];
+    const signal = stmts[0]?.signal;
+    return this.transaction(
+      async (tx) => {
+        const results: QueryResult[] = [];
+        for (const s of stmts) results.push(await tx.query(s));
+        return results;
+      },
+      undefined,
+      signal,
+    );
+  }
+
+  /** Rolls back; best effort (an expired transaction is rolled back already). Never the caller's signal: it may have fired. */
+  async #rollback(transactionId: string): Promise<void> {
+    const base = this.#base();
+    await this.#call(
+      'RollbackTransactionCommand',
+      { resourceArn: base.resourceArn, secretArn: base.secretArn, transactionId },
+      { replaySafe: true, inTransaction: false, signal: undefined, what: 'RollbackTransaction' },
+    ).catch(() => undefined);
+  }
+
+  #base() {
+    const o = this.#o;
+    return {
+      resourceArn: o.resourceArn,
+      secretArn: o.secretArn,
+      ...(o.database !== undefined && { database: o.database }),
+      ...(o.schema !== undefined && { schema: o.schema }),
+    };
+  }
+
+  async #statement(stmt: Statement, transactionId: string | undefined, txSignal?: AbortSignal): Promise<QueryResult> {
+    const started = performance.now();
+    const retriesBefore = this.#counters.retries;
+    const signal = stmt.signal && txSignal ? AbortSignal.any([stmt.signal, txSignal]) : (stmt.signal ?? txSignal);
+    try {
+      const sql = translatePlaceholders(stmt.text);
+      const parameters = toParameters(stmt.params, (stmt as TypedStatement).typings, sql.cast);
+      const out = await this.#call<ExecuteOutput>(
+        'ExecuteStatementCommand',
+        {
+          ...this.#base(),
+          sql: sql.text,
+          ...(parameters.length > 0 && { parameters }),
+          ...(transactionId !== undefined && { transactionId }),
+          includeResultMetadata: true,
+          // Strings keep every digit of int8 and numeric.
+          resultSetOptions: { longReturnType: 'STRING', decimalReturnType: 'STRING' },
+        },
+        {
+          replaySafe: transactionId === undefined && isReplaySafe(stmt.text),
+          inTransaction: transactionId !== undefined,
+          signal,
+          position: (p) => sql.originalPosition(p),
+          what: 'the statement',
+        },
+      );
+      const result = shape(out, stmt);
+      this.#emit(stmt, started, this.#counters.retries > retriesBefore, result);
+      return result;
+    } catch (err) {
+      const mapped =
+        err instanceof AnypgError
+          ? err
+          : new AnypgError('UNSUPPORTED', (err as Error)?.message ?? String(err), { cause: err });
+      this.#emit(stmt, started, this.#counters.retries > retriesBefore, undefined, mapped);
+      throw mapped;
+    }
+  }
+
+  /** One Data API call, with anypg's retry rules. */
+  async #call<T>(command: string, input: Record<string, unknown>, policy: CallPolicy): Promise<T> {
+    if (this.#closed) throw new AnypgError('CLIENT_CLOSED', 'This client was closed with $close(); create a new one.');
+    const { signal } = policy;
+    if (signal?.aborted) throw aborted(signal);
+    const { sdk, client, owned } = await this.#load();
+    this.#owned = owned;
+    const Command = (sdk as unknown as Record<string, new (input: unknown) => unknown>)[command]!;
+    const resumeDeadline = Date.now() + this.#o.resumeTimeoutMs;
+    let resumeDelay = RESUME_FIRST_DELAY_MS;
+    let resumed = 0;
+    let throttled = 0;
+    let resent = false;
+    for (;;) {
+      const limit = this.#o.callTimeoutMs > 0 ? AbortSignal.timeout(this.#o.callTimeoutMs) : undefined;
+      const abortSignal = limit && signal ? AbortSignal.any([limit, signal]) : (limit ?? signal);
+      owned?.beforeCall();
+      this.#inFlight++;
+      try {
+        return (await client.send(new Command(input), abortSignal ? { abortSignal } : {})) as T;
+      } catch (err) {
+        if (signal?.aborted) throw aborted(signal, err);
+        const failure = classify(err, policy.position);
+        if (failure.kind === 'final') throw failure.error;
+        const timedOut = limit?.aborted === true;
+        if (failure.kind === 'resuming') {
+          const wait = Math.min(resumeDelay, RESUME_MAX_DELAY_MS);
+          if (Date.now() + wait > resumeDeadline) {
+            throw new ConnectionError(
+              `The Aurora cluster is resuming from auto-pause and did not answer within dataApi.resumeTimeoutMs (${this.#o.resumeTimeoutMs} ms, ${resumed + 1} attempts). Try again shortly, or raise resumeTimeoutMs.`,
+              err,
+            );
+          }
+          resumed++;
+          this.#counters.resumeWaits++;
+          this.#counters.retries++;
+          await sleep(wait, signal);
+          resumeDelay *= 2;
+          continue;
+        }
+        if (failure.kind === 'throttled') {
+          if (++throttled >= THROTTLE_ATTEMPTS) {
+            throw new ConnectionError(
+              `The Data API kept refusing calls as throttled or unavailable (${THROTTLE_ATTEMPTS} attempts). Try again later.`,
+              err,
+            );
+          }
+          this.#counters.retries++;
+          await sleep(200 * 2 ** throttled, signal);
+          continue;
+        }
+        if (failure.kind === 'not-sent') {
+          if (resent) throw new ConnectionError(`Could not reach the Data API endpoint (${this.info.target}).`, err);
+          resent = true;
+          this.#counters.retries++;
+          continue;
+        }
+        // The call may have reached the database.
+        if (policy.replaySafe && !resent) {
+          resent = true;
+          this.#counters.retries++;
+          continue;
+        }
+        const why = timedOut ? `no answer came within anypg's limit of ${this.#o.callTimeoutMs} ms` : failure.what;
+        if (policy.inTransaction) {
+          throw new ConnectionLostError(
+            `A statement inside a transaction failed because ${why}. anypg rolls the transaction back, so nothing of it is kept: it is safe to run the whole transaction again.`,
+            err,
+          );
+        }
+        if (policy.replaySafe) {
+          if (timedOut)
+            throw new QueryTimeoutError(
+              `${policy.what} got no answer within ${this.#o.callTimeoutMs} ms (twice).`,
+              err,
+            );
+          throw new ConnectionLostError(`${policy.what} failed twice: ${why}.`, err);
+        }
+        this.#counters.outcomeUnknown++;
+        if (timedOut) {
+          throw new QueryTimeoutError(
+            `${capitalize(policy.what)} got no answer within ${this.#o.callTimeoutMs} ms; whether it took effect is unknown, and anypg does not replay writes.`,
+            err,
+          );
+        }
+        throw new OutcomeUnknownError(
+          `${capitalize(policy.what)} may have reached the database, but ${why}: it may or may not have taken effect. anypg does not replay writes; check the data before running it again.`,
+          err,
+        );
+      } finally {
+        this.#inFlight--;
+        owned?.afterCall();
+      }
+    }
+  }
+
+  #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
+    const sink = this.#o.events;
+    if (!sink.enabled) return;
+    sink.query({
+      backend: 'data-api',
+      sql: stmt.text,
+      durationMs: performance.now() - started,
+      command: result?.command,
+      rowCount: result?.rowCount ?? undefined,
+      retried,
+      errorCode: error?.code,
+      sqlstate: error instanceof DatabaseError ? error.sqlstate : undefined,
+    });
+  }
+}
+
+function shape(out: ExecuteOutput, stmt: Statement): QueryResult {
+  const command = commandOf(stmt.text);
+  const records = out.records;
+  const hasResultSet = records !== undefined || out.columnMetadata !== undefined;
+  const columns = (out.columnMetadata ?? []).map((m) => columnOf(m));
+  const rows = (records ?? []).map((record) => {
+    if (stmt.rowMode === 'array') return record.map((f, i) => decode(f, columns[i] ?? columnOf(undefined), stmt.parse));
+    const row: Record<string, unknown> = {};
+    record.forEach((f, i) => {
+      const column = columns[i] ?? columnOf(undefined);
+      row[column.name] = decode(f, column, stmt.parse);
+    });
+    return row;
+  });
+  return {
+    command,
+    rowCount: rowCountOf(command, hasResultSet ? rows.length : undefined, out.numberOfRecordsUpdated),
+    fields: fieldsOf(columns),
+    rows,
+  };
+}
+
+function aborted(signal: AbortSignal, cause?: unknown): AbortedError {
+  const why =
+    (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError'
+      ? 'the deadline passed'
+      : 'the signal was aborted';
+  return new AbortedError(
+    `Stopped waiting for the Data API: ${why}. Whether a write that was already sent took effect is unknown.`,
+    cause ?? signal.reason,
+  );
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** Waits `ms`, or less if `signal` fires (then rejects). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(aborted(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(aborted(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

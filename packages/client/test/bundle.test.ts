@@ -155,8 +155,8 @@ async function nodeEntryLoads(scenario: string): Promise<{ resolved: string[]; r
   return JSON.parse(stdout);
 }
 
-const loadedPackages = (resolved: string[]) =>
-  [...new Set(resolved.map((u) => packageOf(u.replace(/^file:\/\//, ''))).filter(Boolean))].sort();
+const loadedPackages = (resolved: string[]): string[] =>
+  [...new Set(resolved.map((u) => packageOf(u.replace(/^file:\/\//, ''))))].filter((p): p is string => !!p).sort();
 
 describe('the Node entry', () => {
   it('runs a pg query without loading the AWS SDK or the Neon driver', async () => {

@@ -39,13 +39,18 @@ export async function runMigrate(env: Record<string, string>): Promise<{ stdout:
   return run(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: APP_DIR });
 }
 
-/** A new empty database of this run, migrated with the app's migrate command. */
-export async function freshDatabase(label: string): Promise<{ name: string; url: string }> {
+/** A new empty database of this run (dropped by the global teardown). */
+export async function emptyDatabase(label: string): Promise<{ name: string; url: string }> {
   const name = `${inject('runPrefix')}_${label}`;
   await adminQuery(`create database "${name}"`);
-  const url = urlFor(name);
-  await runMigrate({ DATABASE_URL: url });
-  return { name, url };
+  return { name, url: urlFor(name) };
+}
+
+/** A new database of this run, migrated with the app's migrate command. */
+export async function freshDatabase(label: string): Promise<{ name: string; url: string }> {
+  const db = await emptyDatabase(label);
+  await runMigrate({ DATABASE_URL: db.url });
+  return db;
 }
 
 /** Backends connected to `database` whose application_name is `app` (a Lambda's function name). */

@@ -40,6 +40,11 @@ export default async function setup(project: TestProject) {
         [runPrefix],
       );
       for (const { datname } of rows) await admin.query(`drop database if exists "${datname}" with (force)`);
+      const roles = await admin.query<{ rolname: string }>(
+        'select rolname from pg_roles where starts_with(rolname, $1)',
+        [runPrefix],
+      );
+      for (const { rolname } of roles.rows) await admin.query(`drop role if exists "${rolname}"`);
     } finally {
       await admin.end().catch(() => {});
       await stop();

@@ -5,6 +5,8 @@
 //   separate chunks, a container on the pg path never parses the Data API client and vice versa.
 // - The createRequire banner: pg and the AWS SDK are CommonJS and call require('node:...'); an ESM
 //   bundle has no `require`, so esbuild's shim would throw "Dynamic require of ... is not supported".
+// - mainFields module first: the AWS SDK ships ESM (dist-es) next to CommonJS; as its own chunk, a
+//   CommonJS module only has a default export, and anypg reads the SDK's named exports.
 // - pg-native: pg's optional native binding, never used here (and not installed).
 
 import { readFileSync } from 'node:fs';
@@ -30,6 +32,7 @@ const common = {
   keepNames: true, // error names in logs stay readable
   sourcemap: true,
   legalComments: 'none',
+  mainFields: ['module', 'main'],
   external: ['pg-native'],
   banner,
   logLevel: 'warning',

@@ -26,3 +26,5 @@ export interface WorkerDemo {
 
 export function applyMigrations(databaseUrl: string): Promise<void>;
 export function startWorkerDemo(options: StartWorkerDemoOptions): Promise<WorkerDemo>;
+/** Rejects with a clear message when something listens on host:port already. */
+export function assertPortFree(port: number, host?: string): Promise<void>;

@@ -11,6 +11,7 @@
 // `wrangler dev` does it; no pooling or caching locally) and the neon-http path goes to the local
 // Neon endpoint. Nothing here needs the network.
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -49,6 +50,12 @@ export async function startWorkerDemo({ databaseUrl, neon, port = 0, host = '127
       'startWorkerDemo: the databaseUrl has no password; local Hyperdrive (miniflare) needs one. Set a password for the role and put it in the URL.',
     );
   }
+  if (port !== 0) await assertPortFree(port, host);
+  // Offline: no usage metrics, and no download of the `Request.cf` placeholder (wrangler would try
+  // workers.cloudflare.com, fail, and fall back to a built-in one after a warning).
+  process.env.WRANGLER_SEND_METRICS ??= 'false';
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
+  const listenersBefore = new Map(SIGNALS.map((sig) => [sig, new Set(process.listeners(sig))]));
   const { unstable_startWorker } = await import('wrangler');
   const text = (value) => ({ type: 'plain_text', value });
   const worker = await unstable_startWorker({
@@ -58,7 +65,7 @@ export async function startWorkerDemo({ databaseUrl, neon, port = 0, host = '127
       HYPERDRIVE: {
         type: 'hyperdrive',
         id: '00000000000000000000000000000000',
-        dev: { connectionString: databaseUrl },
+        localConnectionString: databaseUrl,
       },
       DATABASE_URL: text(databaseUrl),
       BACKEND: text(backend),
@@ -69,17 +76,62 @@ export async function startWorkerDemo({ databaseUrl, neon, port = 0, host = '127
       server: { hostname: host, port },
       inspector: false,
       watch: false,
-      logLevel: 'error',
+      logLevel: process.env.WORKER_DEMO_LOG ?? 'error',
     },
   });
   await worker.ready;
+  const restoreSignals = deferSignalHandlers(listenersBefore);
   const url = (await worker.url).toString().replace(/\/$/, '');
   let closing;
   return {
     url,
     close: () => {
-      closing ??= worker.dispose();
+      closing ??= worker.dispose().finally(restoreSignals);
       return closing;
     },
   };
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Miniflare (inside wrangler) answers SIGINT, SIGTERM and SIGHUP by killing workerd and exiting the
+ * whole process at once (exit code 130/143/129), so a caller's own Ctrl-C handler never gets to
+ * stop its other servers. The handlers added while the worker started run only when nobody else
+ * listens for the signal (then the process behaves as before); a caller with its own handler stops
+ * things itself, calling close(). Miniflare's 'exit' hook stays: workerd never outlives the process.
+ */
+function deferSignalHandlers(before) {
+  const wrappers = [];
+  for (const sig of SIGNALS) {
+    const added = process.listeners(sig).filter((l) => !before.get(sig).has(l));
+    if (added.length === 0) continue;
+    for (const l of added) process.removeListener(sig, l);
+    const wrapper = (...args) => {
+      if (process.listenerCount(sig) > 1) return;
+      for (const l of added) l(...args);
+    };
+    process.on(sig, wrapper);
+    wrappers.push([sig, wrapper]);
+  }
+  return () => {
+    for (const [sig, wrapper] of wrappers) process.removeListener(sig, wrapper);
+  };
+}
+
+/** Rejects with a clear message when something listens on host:port already. */
+export function assertPortFree(port, host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(
+              `worker-demo: port ${port} on ${host} is already in use. Stop what runs there, or pick another port (PORT=...).`,
+            )
+          : err,
+      ),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }

@@ -159,7 +159,7 @@ export function timestampText(value: string): string | undefined {
   if (!m) return undefined;
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m;
   const pad = (v: string | number, w = 2) => String(v).padStart(w, '0');
-  if (!zone) return `${y}-${pad(mo!)}-${pad(d!)} ${pad(h)}:${mi}:${pad(s)}${frac}`;
+  if (!zone) return `${y}-${pad(mo!)}-${pad(d!)} ${pad(h)}:${pad(mi)}:${pad(s)}${frac}`;
   let offsetSeconds = 0;
   if (zone.toUpperCase() !== 'Z') {
     const digits = zone.slice(1).replaceAll(':', '');

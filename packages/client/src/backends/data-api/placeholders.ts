@@ -100,7 +100,8 @@ export function translatePlaceholders(sql: string): TranslatedSql {
       } else {
         out += ':';
         i++;
-        if (isNameChar(next)) {
+        // A word, or a placeholder (`a[$1:$2]` would become `:1::2`, a cast), must not touch it.
+        if (isNameChar(next) || (next === '$' && isDigit(sql[i + 1]))) {
           inserted.push(out.length);
           out += ' ';
         }

@@ -70,6 +70,8 @@ interface ExecuteOutput {
 const RESUME_FIRST_DELAY_MS = 500;
 const RESUME_MAX_DELAY_MS = 8_000;
 const THROTTLE_ATTEMPTS = 3;
+/** Background rollbacks of a busy transaction stop after waits of 0.2 s doubling up to this (about 50 s in all). */
+const ROLLBACK_RETRY_MAX_DELAY_MS = 25_600;
 
 /** How one call may be sent again. */
 interface CallPolicy {
@@ -227,14 +229,38 @@ export class DataApiTransport implements Transport {
     );
   }
 
-  /** Rolls back; best effort (an expired transaction is rolled back already). Never the caller's signal: it may have fired. */
+  /**
+   * Rolls back; best effort (an expired transaction is rolled back already). Never under the
+   * caller's signal, which may have fired. When the caller gave up on a statement that is still
+   * running, the Data API refuses calls on its transaction until it ends: the rollback is tried
+   * again in the background, so the transaction does not hold its locks until it expires.
+   */
   async #rollback(transactionId: string): Promise<void> {
     const base = this.#base();
-    await this.#call(
-      'RollbackTransactionCommand',
-      { resourceArn: base.resourceArn, secretArn: base.secretArn, transactionId },
-      { replaySafe: true, inTransaction: false, signal: undefined, what: 'RollbackTransaction' },
-    ).catch(() => undefined);
+    const input = { resourceArn: base.resourceArn, secretArn: base.secretArn, transactionId };
+    const policy: CallPolicy = {
+      replaySafe: true,
+      inTransaction: false,
+      signal: undefined,
+      what: 'RollbackTransaction',
+    };
+    const busy = (err: unknown) => /still running/i.test((err as Error)?.message ?? '');
+    try {
+      await this.#call('RollbackTransactionCommand', input, policy);
+    } catch (err) {
+      if (!busy(err)) return;
+      void (async () => {
+        for (let delay = 200; delay <= ROLLBACK_RETRY_MAX_DELAY_MS && !this.#closed; delay *= 2) {
+          await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
+          try {
+            await this.#call('RollbackTransactionCommand', input, policy);
+            return;
+          } catch (again) {
+            if (!busy(again)) return;
+          }
+        }
+      })();
+    }
   }
 
   #base() {

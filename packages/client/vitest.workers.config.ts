@@ -7,9 +7,14 @@ import { dirname, join } from 'node:path';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import pg from 'pg';
 import { defineConfig } from 'vitest/config';
+import { errorFields, tag } from './test/workers/tagged.js';
 
 // pg inside workerd: Vite would pick pg-protocol's ESM build (which pg's CommonJS cannot require)
 // and pg-cloudflare's `default` condition (an empty module); point both at the CommonJS builds.
+// workerd's clock is always UTC, and pg parses date and timestamp (without time zone) in the local
+// zone: the Node-side oracle has to be in the same zone as the Worker it is compared with.
+process.env.TZ = 'UTC';
+
 const fromPg = createRequire(createRequire(import.meta.url).resolve('pg'));
 const pgProtocol = fromPg.resolve('pg-protocol/dist/index.js');
 const pgCloudflare = join(dirname(fromPg.resolve('pg-cloudflare/package.json')), 'dist/index.js');
@@ -27,6 +32,7 @@ function adminService(url: string) {
       expectedBarePgRejections++;
       return Response.json({ rows: [] });
     }
+    if (new URL(request.url).pathname === '/oracle') return oracle(url, request);
     const { sql, params } = (await request.json()) as { sql: string; params?: unknown[] };
     const client = new pg.Client({ connectionString: url, application_name: 'anypg-workers-admin' });
     try {
@@ -40,6 +46,30 @@ function adminService(url: string) {
       await client.end().catch(() => undefined);
     }
   };
+}
+
+/**
+ * The conformance oracle: each statement through pg in Node with its default parsers, answered in
+ * the same tagged JSON the Worker uses (rows and column type OIDs, or the error's fields).
+ */
+async function oracle(url: string, request: Request): Promise<Response> {
+  const { statements } = (await request.json()) as { statements: string[] };
+  const client = new pg.Client({ connectionString: url, application_name: 'anypg-workers-oracle' });
+  await client.connect();
+  try {
+    const out = [];
+    for (const text of statements) {
+      try {
+        const r = await client.query(text);
+        out.push({ rows: tag(r.rows), oids: r.fields.map((f) => f.dataTypeID) });
+      } catch (err) {
+        out.push({ error: errorFields(err) });
+      }
+    }
+    return Response.json(out);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 export default defineConfig({

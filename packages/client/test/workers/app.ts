@@ -10,7 +10,10 @@
 import { eq, sql } from 'drizzle-orm';
 import pg from 'pg';
 import { type AnypgDatabase, AnypgError, createDb, DatabaseError, type NeonOptions } from '../../src/edge.js';
+import { conformanceOps } from './conformance-ops.js';
+import { type ConformanceSchema, conformanceSchema } from './conformance-schema.js';
 import { makeSchema, type TestSchema } from './schema.js';
+import { errorFields, tag } from './tagged.js';
 
 export interface TestEnv {
   HYPERDRIVE: { connectionString: string; host: string; port: number };
@@ -39,6 +42,15 @@ addEventListener('unhandledrejection', (event) => {
 });
 
 const schemas = new Map<string, TestSchema>();
+const confSchemas = new Map<string, ConformanceSchema>();
+function confSchemaFor(prefix: string): ConformanceSchema {
+  let s = confSchemas.get(prefix);
+  if (!s) {
+    s = conformanceSchema(prefix);
+    confSchemas.set(prefix, s);
+  }
+  return s;
+}
 function schemaFor(prefix: string): TestSchema {
   let s = schemas.get(prefix);
   if (!s) {
@@ -48,8 +60,12 @@ function schemaFor(prefix: string): TestSchema {
   return s;
 }
 
-function open(backend: Backend, env: TestEnv, body: Body): Db {
-  const schema = schemaFor(body.t);
+function open<S extends Record<string, unknown> = TestSchema>(
+  backend: Backend,
+  env: TestEnv,
+  body: Body,
+  schema: S = schemaFor(body.t) as unknown as S,
+): AnypgDatabase<S> {
   if (backend === 'hyperdrive') {
     const hyperdrive = body.uncached ? { binding: 'HYPERDRIVE', uncachedBinding: 'HYPERDRIVE_UNCACHED' } : undefined;
     return createDb({ env, pg, schema, applicationName: body.app, hyperdrive });
@@ -262,14 +278,22 @@ export default {
     const [, backend, op] = new URL(request.url).pathname.split('/');
     const bare = op && plain[op];
     if (bare) return Response.json(await bare(env));
-    const run = op && ops[op];
-    if ((backend !== 'hyperdrive' && backend !== 'neon-http') || !run) {
-      return Response.json({ error: `no such route: ${backend}/${op}` }, { status: 404 });
+    if (backend !== 'hyperdrive' && backend !== 'neon-http') {
+      return Response.json({ error: `no such backend: ${backend}` }, { status: 404 });
     }
+    const run = op ? ops[op] : undefined;
+    const conf = op ? conformanceOps[op] : undefined;
+    if (!run && !conf) return Response.json({ error: `no such route: ${backend}/${op}` }, { status: 404 });
     const body = (await request.json()) as Body;
-    const db = open(backend, env, body);
+    const schema = conf ? confSchemaFor(body.t) : schemaFor(body.t);
+    const db = open(backend, env, body, schema);
     try {
-      return Response.json(tag(await run(db, schemaFor(body.t), body)));
+      const result = conf
+        ? await conf(db as AnypgDatabase<ConformanceSchema>, schema as ConformanceSchema, body, () =>
+            open(backend, env, body, schema as ConformanceSchema),
+          )
+        : await run!(db as Db, schema as TestSchema, body);
+      return Response.json(tag(result));
     } catch (err) {
       return Response.json({ error: describeError(err) }, { status: 500 });
     } finally {
@@ -280,27 +304,11 @@ export default {
 };
 
 function describeError(err: unknown) {
-  const e = err as Partial<DatabaseError> & Error;
+  const cause = (err as { cause?: { message?: unknown } } | undefined)?.cause;
   return {
-    class: e?.constructor?.name,
+    ...errorFields(err),
     isAnypgError: err instanceof AnypgError,
     isDatabaseError: err instanceof DatabaseError,
-    code: e.code,
-    sqlstate: e.sqlstate,
-    constraint: e.constraint,
-    table: e.table,
-    detail: e.detail,
-    message: e.message,
-    cause: String((e.cause as Error | undefined)?.message ?? e.cause ?? ''),
+    cause: String(cause?.message ?? cause ?? ''),
   };
-}
-
-/** JSON with the JS types kept visible: { $date }, { $bigint }, { $bytes } (hex). */
-function tag(v: unknown): unknown {
-  if (v instanceof Date) return { $date: v.toISOString() };
-  if (typeof v === 'bigint') return { $bigint: v.toString() };
-  if (v instanceof Uint8Array) return { $bytes: [...v].map((b) => b.toString(16).padStart(2, '0')).join('') };
-  if (Array.isArray(v)) return v.map(tag);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, tag(x)]));
-  return v;
 }

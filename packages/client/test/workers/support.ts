@@ -38,6 +38,23 @@ export async function admin<T = Record<string, unknown>>(sql: string, params: un
   return out.rows;
 }
 
+/** pg's answer to one statement: rows and column type OIDs, or the error's fields. */
+export interface OracleAnswer {
+  rows?: unknown[];
+  oids?: number[];
+  error?: Record<string, unknown>;
+}
+
+/** Statements answered by pg in Node with its default parsers: the conformance oracle. */
+export async function oracle(statements: string[]): Promise<OracleAnswer[]> {
+  const res = await env.ADMIN.fetch('http://admin.test/oracle', {
+    method: 'POST',
+    body: JSON.stringify({ statements }),
+  });
+  if (!res.ok) throw new Error(`oracle failed: ${res.status}`);
+  return (await res.json()) as OracleAnswer[];
+}
+
 /** Tells the Node side that the next bare-pg rejection is provoked on purpose (see vitest.workers.config.ts). */
 export async function expectBarePgRejection(): Promise<void> {
   await env.ADMIN.fetch('http://admin.test/expect-bare-pg-rejection', { method: 'POST' });

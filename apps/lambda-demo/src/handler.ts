@@ -10,7 +10,7 @@ import { createDb } from 'anypg';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { resolveDatabaseUrl } from './database-url.js';
 import { HttpError, type HttpResult, json, noContent, toErrorResponse } from './http.js';
-import { createNote, deleteNote, getNote, listNotes, toJson, updateNote } from './notes.js';
+import { createNote, type Db, deleteNote, getNote, listNotes, toJson, updateNote } from './notes.js';
 import { matchRoute, type RouteKey } from './routes.js';
 import { schema } from './schema.js';
 import * as v from './validate.js';
@@ -18,36 +18,43 @@ import * as v from './validate.js';
 // Top-level await: the secret (if any) is read once, during init, so warm invocations never wait for
 // it, and a failure shows up as an init error in the function's log.
 const url = await resolveDatabaseUrl(process.env);
-export const db = createDb({ schema, ...(url && { url }) });
+const database = createDb({ schema, ...(url && { url }) });
 
-type Route = (event: APIGatewayProxyEventV2, params: Record<string, string>) => Promise<HttpResult>;
+type Route = (db: Db, event: APIGatewayProxyEventV2, params: Record<string, string>) => Promise<HttpResult>;
+
+/**
+ * Time kept back from the function's timeout: the database work must give up (504) before Lambda
+ * kills the function, which would answer a bare 500 and throw away the container and its warm
+ * connection.
+ */
+const DEADLINE_MARGIN_MS = 1_000;
 
 const notFound = () => new HttpError(404, 'NOT_FOUND', 'No note with this id.');
 
 const routes: Record<RouteKey, Route> = {
-  'GET /notes': async (event) => {
+  'GET /notes': async (db, event) => {
     const query = v.listQuery.parse(event.queryStringParameters ?? {});
     return json(200, await listNotes(db, query));
   },
-  'POST /notes': async (event) => {
+  'POST /notes': async (db, event) => {
     const input = v.createNote.parse(v.jsonBody(event));
     const note = await createNote(db, input);
     return json(201, toJson(note), { location: `/notes/${note.id}` });
   },
-  'GET /notes/{id}': async (_event, params) => {
+  'GET /notes/{id}': async (db, _event, params) => {
     const { id } = v.idParam.parse(params);
     const note = await getNote(db, id);
     if (!note) throw notFound();
     return json(200, toJson(note));
   },
-  'PATCH /notes/{id}': async (event, params) => {
+  'PATCH /notes/{id}': async (db, event, params) => {
     const { id } = v.idParam.parse(params);
     const patch = v.updateNote.parse(v.jsonBody(event));
     const note = await updateNote(db, id, patch);
     if (!note) throw notFound();
     return json(200, toJson(note));
   },
-  'DELETE /notes/{id}': async (_event, params) => {
+  'DELETE /notes/{id}': async (db, _event, params) => {
     const { id } = v.idParam.parse(params);
     if (!(await deleteNote(db, id))) throw notFound();
     return noContent();
@@ -69,7 +76,9 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
   const requestId = context.awsRequestId;
   let result: HttpResult;
   try {
-    result = await dispatch(event);
+    // Every wait below (connection, statement) ends by this deadline: QUERY_TIMEOUT, a 504.
+    const deadline = context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+    result = await dispatch(deadline > 0 ? database.$withTimeout(deadline) : database, event);
   } catch (err) {
     result = toErrorResponse(err, requestId);
   }
@@ -78,7 +87,7 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
   return result;
 }
 
-async function dispatch(event: APIGatewayProxyEventV2): Promise<HttpResult> {
+async function dispatch(db: Db, event: APIGatewayProxyEventV2): Promise<HttpResult> {
   const fault = faultRoute(event);
   if (fault) return fault();
   const method = event.requestContext.http.method;
@@ -89,5 +98,5 @@ async function dispatch(event: APIGatewayProxyEventV2): Promise<HttpResult> {
       allow: match.allow.join(', '),
     });
   }
-  return routes[match.route](event, match.params);
+  return routes[match.route](db, event, match.params);
 }

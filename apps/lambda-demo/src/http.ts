@@ -67,7 +67,8 @@ export function toErrorResponse(err: unknown, requestId: string): HttpResult {
         'retry-after': String(retryAfter),
       });
     }
-    if (err.code === 'QUERY_TIMEOUT' || err.code === 'STATEMENT_TIMEOUT') {
+    // QUERY_TIMEOUT, STATEMENT_TIMEOUT, and ABORTED when the invocation's deadline passed.
+    if (err.httpStatus === 504) {
       return answer(err.httpStatus, err.code, 'The database did not answer in time; try again shortly.');
     }
     if (err instanceof DatabaseError) {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort } from '@anypg/local';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningFunction, startNotesFunction } from './support/api.js';
 import { backendsOf, freshDatabase, urlFor } from './support/db.js';
@@ -213,5 +214,34 @@ describe('the database URL from Secrets Manager (through the Parameters and Secr
     expect(r.status).toBe(500);
     expect(requests.length).toBeGreaterThanOrEqual(1);
     expect(fn.lambda.logs().join('\n')).toMatch(/HTTP 400 for the database secret.*secretsmanager:GetSecretValue/);
+  });
+});
+
+describe('deadlines', () => {
+  it('a statement that would outlive the function answers 504 in time, and the container stays warm', async () => {
+    const fn = await startNotesFunction({
+      functionName: `notes-deadline-${randomBytes(3).toString('hex')}`,
+      env: { DATABASE_URL: db.url },
+      timeoutMs: 3_000, // the handler keeps 1 s back: its database deadline is about 2 s
+    });
+    running.push(fn);
+    const { body: note } = await fn.call('POST', '/notes', { title: 'locked' });
+    // Another session holds the row lock, so the PATCH waits on it.
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('select 1 from notes where id = $1 for update', [note.id]);
+      const r = await fn.call('PATCH', `/notes/${note.id}`, { title: 'never' });
+      expect(r.status, r.text).toBe(504);
+      expect(r.body.error.code).toBe('ABORTED'); // anypg: the deadline passed, the statement was cancelled
+      expect(r.body.error.requestId).toBe(r.headers.get('x-request-id'));
+    } finally {
+      await locker.query('rollback');
+      await locker.end();
+    }
+    // Not a Lambda timeout: the same container, and it still serves.
+    expect(fn.lambda.coldStarts).toBe(1);
+    expect((await fn.call('GET', `/notes/${note.id}`)).body.title).toBe('locked');
   });
 });

@@ -18,7 +18,7 @@ const fromPg = createRequire(createRequire(import.meta.url).resolve('pg/package.
 const pgProtocol = fromPg.resolve('pg-protocol');
 const pgCloudflare = join(dirname(fromPg.resolve('pg-cloudflare/package.json')), 'dist/index.js');
 
-export default defineConfig({
+const workerd = defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => {
       const ctx = inject<WorkerDemoTestContext>('workerDemo');
@@ -36,6 +36,18 @@ export default defineConfig({
       };
     }),
   ],
+  test: {
+    name: 'workerd',
+    include: ['test/*.test.ts'],
+    globalSetup: ['./test/global-setup.ts'],
+    // The files count connections to one database: run them one after another.
+    fileParallelism: false,
+  },
+});
+
+export default defineConfig({
+  // Aliases at the top, inherited by the workerd project (`extends: true`): a project's own
+  // resolve.alias does not reach the workers pool's module resolution.
   resolve: {
     alias: [
       { find: /^pg-protocol$/, replacement: pgProtocol },
@@ -43,10 +55,21 @@ export default defineConfig({
     ],
   },
   test: {
-    globalSetup: ['./test/global-setup.ts'],
-    // The files count connections to one database: run them one after another.
-    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      { ...workerd, extends: true },
+      {
+        // scripts/local.mjs and scripts/dev.mjs, from Node (each starts workerd itself). Its own
+        // global setup: its own database, so its connections never touch the workerd files' counts.
+        test: {
+          name: 'node',
+          include: ['test/node/*.test.ts'],
+          globalSetup: ['./test/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
   },
 });

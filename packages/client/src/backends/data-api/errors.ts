@@ -134,12 +134,24 @@ export function classify(err: unknown, map: (p: number) => number = (p) => p): F
         kind: 'final',
         error: new AnypgError(
           'UNSUPPORTED',
-          `The Data API cannot return this result: ${message} Cast such columns to text in the query (col::text), select fewer rows or columns, or page through them.`,
+          /size limit|too large|exceed/i.test(message)
+            ? `The result is larger than the Data API returns in one call (1 MiB, 64 KB per row): ${message} Select fewer rows or columns, or page through them.`
+            : `The Data API cannot return this result: ${message} Cast such columns to text in the query (col::text).`,
           { cause: err },
         ),
       };
     case 'ValidationException':
-      return { kind: 'final', error: refused(message, err) };
+      if (/multi-?statement/i.test(message)) {
+        return {
+          kind: 'final',
+          error: new AnypgError(
+            'UNSUPPORTED',
+            'The Data API runs one statement per call: split the SQL into statements, and run them in db.transaction() or db.batch() to keep them atomic.',
+            { cause: err },
+          ),
+        };
+      }
+      return { kind: 'final', error: refused(message, err, name) };
     case 'AbortError':
       // Told apart by the caller (its deadline, or anypg's own time limit).
       return { kind: 'unknown', cause: err, what: 'the call was aborted' };
@@ -170,12 +182,22 @@ export function classify(err: unknown, map: (p: number) => number = (p) => p): F
   return { kind: 'unknown', cause: err, what: `the call failed (${name || 'unknown error'})` };
 }
 
+/** A request the Data API refused for good: a setting when the message names one, else UNSUPPORTED. */
 function refused(message: string, cause: unknown, name = ''): AnypgError {
-  return new AnypgError(
-    'UNSUPPORTED',
-    `The Data API refused the request${name ? ` (${name})` : ''}: ${message.slice(0, 300)}`,
-    { cause },
-  );
+  const text = message.slice(0, 300);
+  const option = /secret/i.test(message)
+    ? 'dataApi.secretArn'
+    : /\barn\b|cluster/i.test(message)
+      ? 'dataApi.resourceArn'
+      : /\bdatabase\b.*\b(not exist|not found)/i.test(message)
+        ? 'dataApi.database'
+        : undefined;
+  if (option) {
+    return Object.assign(new ConfigurationError(option, `The Data API refused ${option}: ${text}`), { cause });
+  }
+  return new AnypgError('UNSUPPORTED', `The Data API refused the request${name ? ` (${name})` : ''}: ${text}`, {
+    cause,
+  });
 }
 
 const LABELS = ['Detail', 'Hint', 'Position', 'Where', 'Internal Query', 'Internal Position'] as const;
@@ -272,6 +294,8 @@ const BY_WORDING: [RegExp, string][] = [
   [/^deadlock detected/, '40P01'],
   [/^canceling statement due to statement timeout/, '57014'],
   [/^current transaction is aborted/, '25P02'],
+  [/^password authentication failed/, '28P01'],
+  [/^database ".*" does not exist/, '3D000'],
 ];
 
 function inferSqlstate(message: string): string {

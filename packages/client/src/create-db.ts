@@ -6,6 +6,7 @@ import { hyperdriveFactory } from './backends/hyperdrive/factory.js';
 import { createNeonHttpTransport } from './backends/neon-http/factory.js';
 import { createNeonWsTransport } from './backends/neon-ws/factory.js';
 import { createPgTransport } from './backends/pg/factory.js';
+import { poolerOf } from './backends/pg-pooler/detect.js';
 import type { CreateDbOptions } from './config/options.js';
 import type { BackendFactories } from './core/context.js';
 import { createDbWith } from './core/create.js';
@@ -14,6 +15,7 @@ import type { AnypgDatabase } from './drizzle/database.js';
 
 const NODE_BACKENDS: BackendFactories = {
   pg: createPgTransport,
+  'pg-pooler': createPgTransport,
   'neon-http': createNeonHttpTransport,
   'neon-ws': createNeonWsTransport,
   hyperdrive: hyperdriveFactory(() => import('pg')),
@@ -23,5 +25,5 @@ const NODE_BACKENDS: BackendFactories = {
 export function createDb<TSchema extends Record<string, unknown> = Record<string, never>>(
   options: CreateDbOptions<TSchema> = {},
 ): AnypgDatabase<TSchema> {
-  return createDbWith(NODE_BACKENDS, options, resolveBackend);
+  return createDbWith(NODE_BACKENDS, options, resolveBackend, (url) => poolerOf(url, options.pooler));
 }

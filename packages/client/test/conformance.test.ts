@@ -1,8 +1,9 @@
 // The conformance suite: one corpus through every backend that runs in Node, on one real
-// PostgreSQL. pg directly is the oracle for values and errors; results must be identical except
-// where conformance/differences.ts says why not. (Hyperdrive runs the same corpus inside workerd:
-// test/workers.)
-import { type NeonEndpoint, startNeonEndpoint } from '@anypg/local';
+// PostgreSQL: pg (anypg's pg backend), pg through a real PgBouncer in transaction mode, neon-http
+// and neon-ws through the local Neon endpoint. pg directly is the oracle for values and errors;
+// results must be identical except where conformance/differences.ts says why not. (Hyperdrive runs
+// the same corpus inside workerd: test/workers.)
+import { type LocalPgBouncer, type NeonEndpoint, startNeonEndpoint, startPgBouncer } from '@anypg/local';
 import { eq, relations, sql } from 'drizzle-orm';
 import {
   bigint,
@@ -67,6 +68,7 @@ const schema = { parents, children, values, parentRelations, childRelations };
 type Db = AnypgDatabase<typeof schema>;
 let oracle: pg.Client;
 let endpoint: NeonEndpoint;
+let bouncer: LocalPgBouncer;
 const backends: Record<string, Db> = {};
 
 beforeAll(async () => {
@@ -88,16 +90,19 @@ beforeAll(async () => {
   backends.pg = createDb({ ...common, backend: 'pg' });
   backends['neon-http'] = createDb({ ...common, backend: 'neon-http', neon: endpoint.neonConfig });
   backends['neon-ws'] = createDb({ ...common, backend: 'neon-ws', neon: endpoint.neonConfig });
+  bouncer = await startPgBouncer({ upstream: databaseUrl() });
+  backends['pg via PgBouncer'] = createDb({ ...common, url: bouncer.urlFor(undefined, { pgbouncer: 'true' }) });
 });
 
 afterAll(async () => {
   await Promise.all(Object.values(backends).map((db) => db.$close()));
   await oracle?.end();
   await endpoint?.close();
+  await bouncer?.close();
   await admin((c) => c.query(`drop table ${T}_child, ${T}_parent, ${T}_values, ${T}_counter`));
 });
 
-const NAMES = ['pg', 'neon-http', 'neon-ws'];
+const NAMES = ['pg', 'neon-http', 'neon-ws', 'pg via PgBouncer'];
 
 describe.each(NAMES)('conformance: %s', (name) => {
   const db = () => backends[name]!;
@@ -261,25 +266,31 @@ describe.each(NAMES)('conformance: %s', (name) => {
   });
 
   it('reports a serialization failure as retryable 40001', async () => {
-    // Two serializable transactions that read and then write the same row: one must fail.
-    let release!: () => void;
-    const readDone = new Promise<void>((r) => (release = r));
+    // Two serializable transactions that both read the row before either writes it: the second
+    // to write must fail. Latches fix the order: T1 reads, T2 reads and commits a write, T1 writes.
+    let t1Read!: () => void;
+    const t1HasRead = new Promise<void>((r) => (t1Read = r));
+    let t2Done!: () => void;
+    const t2HasCommitted = new Promise<void>((r) => (t2Done = r));
     const first = db().transaction(
       async (tx) => {
         await tx.execute(sql.raw(`select n from ${T}_counter where id = 1`));
-        await readDone;
+        t1Read();
+        await t2HasCommitted;
         await tx.execute(sql.raw(`update ${T}_counter set n = n + 1 where id = 1`));
       },
       { isolationLevel: 'serializable' },
     );
-    const second = db().transaction(
-      async (tx) => {
-        await tx.execute(sql.raw(`select n from ${T}_counter where id = 1`));
-        release();
-        await tx.execute(sql.raw(`update ${T}_counter set n = n + 1 where id = 1`));
-      },
-      { isolationLevel: 'serializable' },
-    );
+    const second = db()
+      .transaction(
+        async (tx) => {
+          await t1HasRead;
+          await tx.execute(sql.raw(`select n from ${T}_counter where id = 1`));
+          await tx.execute(sql.raw(`update ${T}_counter set n = n + 1 where id = 1`));
+        },
+        { isolationLevel: 'serializable' },
+      )
+      .finally(() => t2Done());
     const results = await Promise.allSettled([first, second]);
     const failures = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
     expect(failures).toHaveLength(1);

@@ -56,10 +56,16 @@ export interface CreateDbOptions<TSchema extends Record<string, unknown> = Recor
   pg?: unknown;
   /** RDS Data API (data-api backend). Default: ANYPG_DATA_API_RESOURCE_ARN / _SECRET_ARN / _DATABASE in env. */
   dataApi?: DataApiOptions;
-  /** The kind of pooler in front of the database, when it cannot be told from the URL. */
-  pooler?: 'pgbouncer' | 'rds-proxy' | 'supavisor' | 'neon-pooler';
-  /** IAM authentication for RDS / RDS Proxy: a token signed by @aws-sdk/rds-signer replaces the password. */
-  iam?: { region?: string } | boolean;
+  /**
+   * The pooler in front of the database, when the URL does not tell (RDS Proxy, Supavisor, Neon
+   * `-pooler` hosts and `?pgbouncer=true` are detected); 'none' turns detection off.
+   */
+  pooler?: 'pgbouncer' | 'rds-proxy' | 'supavisor' | 'neon-pooler' | 'hyperdrive' | 'none';
+  /**
+   * IAM authentication for RDS / RDS Proxy: a token signed by @aws-sdk/rds-signer (loaded only
+   * then) replaces the password, cached and refreshed 5 minutes before its 15 run out. Needs TLS.
+   */
+  iam?: boolean | { region?: string; credentials?: unknown; refreshBeforeMs?: number };
   pool?: PoolOptions;
   /** TLS: an sslmode name or detailed options. Default: verify-full for remote hosts, none for local ones. */
   ssl?: SslMode | SslOptions;

@@ -17,6 +17,8 @@ export interface BackendContext {
   /** The URL as given, for drivers that take a string (never put in messages). */
   rawUrl: string | undefined;
   events: QueryEventSink;
+  /** The pooler the URL goes through, if one was detected or named. */
+  pooler: { kind: string; evidence: string } | undefined;
 }
 
 export type BackendFactory = (ctx: BackendContext) => Transport;

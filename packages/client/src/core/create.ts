@@ -33,12 +33,13 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
   const url = rawUrl ? parseConnectionString(rawUrl, fromEnv ? 'DATABASE_URL' : 'url') : undefined;
   const dataApi = options.dataApi ?? dataApiFromEnv(env);
 
+  const pooler = url && detectPooler ? detectPooler(url) : undefined;
   const resolution = resolve({
     explicit: options.backend,
     env,
     runtime,
     host: url?.host,
-    pooler: url && detectPooler ? detectPooler(url) : undefined,
+    pooler,
     dataApi: dataApi !== undefined,
     neonEndpoint: options.neon?.fetchEndpoint !== undefined,
     available: Object.keys(factories) as BackendName[],
@@ -59,6 +60,7 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
     url,
     rawUrl: rawUrl || undefined,
     events: new QueryEventSink(options),
+    pooler,
   };
   const db = buildDatabase(factory(ctx), options);
   const uncached = options.hyperdrive?.uncachedBinding;

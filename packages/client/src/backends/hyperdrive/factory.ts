@@ -56,8 +56,9 @@ export function hyperdriveFactory(loadPg: PgLoader) {
         user: parts.user,
         database: parts.database,
         ssl: false,
+        // Hyperdrive pools in transaction mode: only application_name goes in the startup packet
+        // (statement_timeout there is not known to be accepted; the client-side limit applies).
         application_name: options.applicationName ?? 'anypg',
-        ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs } : {}),
         connectionTimeoutMillis: pool.connectTimeoutMs,
       },
       password: parts.password,

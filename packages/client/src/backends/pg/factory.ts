@@ -1,14 +1,22 @@
 // Builds the pg transport from createDb's options: pool sizing by runtime, TLS, timeouts as
-// startup parameters, the circuit breaker.
+// startup parameters, the circuit breaker; and for `pg-pooler`, what the pooler can keep.
+//
+// Through a transaction-mode pooler (PgBouncer, Supavisor, RDS Proxy, Neon's -pooler), anypg
+// sends no named prepared statements unless the pooler keeps them, no startup parameters it
+// refuses (statement_timeout: set it on the role instead), warns in development about statements
+// that pin RDS Proxy or leak session state, and with `iam` signs a fresh token per connection.
 import { availableParallelism } from 'node:os';
-import { redactUrl } from '../../config/connection-string.js';
+import { isLocalHost, redactUrl } from '../../config/connection-string.js';
 import { positiveInt, resolvePoolOptions } from '../../config/options.js';
 import { resolveTls } from '../../config/tls.js';
 import type { BackendContext } from '../../core/context.js';
 import { ConfigurationError } from '../../errors.js';
 import { CircuitBreaker } from '../../resilience/breaker.js';
+import { POOLER_TRAITS, type PoolerKind } from '../pg-pooler/detect.js';
+import { poolerHazard } from '../pg-pooler/guard.js';
+import { createIamTokenProvider } from '../pg-pooler/iam.js';
 import { sendCancel } from './cancel.js';
-import { type PgDriver, PgTransport } from './transport.js';
+import { type PgDriver, PgTransport, type PgTransportOptions } from './transport.js';
 
 async function loadPg(): Promise<PgDriver> {
   const { default: pg } = await import('pg');
@@ -25,6 +33,8 @@ export function createPgTransport(ctx: BackendContext): PgTransport {
     );
   const tls = resolveTls(parts.host, parts.params.sslmode, options.ssl);
   const pool = resolvePoolOptions(options.pool, runtime.name, availableParallelism());
+  const kind = ctx.resolution.backend === 'pg-pooler' ? (ctx.pooler?.kind as PoolerKind | undefined) : undefined;
+  const traits = kind ? POOLER_TRAITS[kind] : undefined;
 
   const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
   positiveInt('statementTimeoutMs', statementTimeoutMs, 0);
@@ -36,10 +46,35 @@ export function createPgTransport(ctx: BackendContext): PgTransport {
     (typeof env.AWS_LAMBDA_FUNCTION_NAME === 'string' ? env.AWS_LAMBDA_FUNCTION_NAME : undefined) ??
     'anypg';
   const target = redactUrl(parts);
+  // Startup parameters cost no round trip and do not pin RDS Proxy the way SET does, but poolers
+  // refuse all except a few (PgBouncer: 08P01 "unsupported startup parameter").
+  const extraStartup = traits ? traits.extraStartupParameters : true;
+
+  let password: PgTransportOptions['password'] = parts.password;
+  if (options.iam) {
+    if (tls.pg === false && !isLocalHost(parts.host)) {
+      throw new ConfigurationError(
+        'iam',
+        'IAM authentication sends a token instead of a password and needs TLS: use sslmode=verify-full (the default) with the RDS CA.',
+      );
+    }
+    const iam = typeof options.iam === 'object' ? options.iam : {};
+    const provider = createIamTokenProvider({
+      host: parts.host,
+      port: parts.port,
+      user: parts.user,
+      ...(iam.region !== undefined && { region: iam.region }),
+      ...(iam.credentials !== undefined && { credentials: iam.credentials as never }),
+      ...(iam.refreshBeforeMs !== undefined && { refreshBeforeMs: iam.refreshBeforeMs }),
+    });
+    password = () => provider.getToken();
+  }
 
   return new PgTransport({
     driver: loadPg,
-    cancel: sendCancel,
+    ...(traits?.cancelRequests !== false && { cancel: sendCancel }),
+    namedStatements: traits ? traits.namedStatements : true,
+    ...(kind && process.env.NODE_ENV !== 'production' && { guard: (sql: string) => poolerHazard(sql, kind) }),
     pool: {
       max: pool.max,
       min: pool.min,
@@ -54,19 +89,19 @@ export function createPgTransport(ctx: BackendContext): PgTransport {
       user: parts.user,
       database: parts.database,
       ssl: tls.pg,
-      // Startup parameters: they cost no round trip and do not pin RDS Proxy the way SET does.
       application_name: applicationName,
-      ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs } : {}),
-      ...(parts.params.options ? { options: parts.params.options } : {}),
+      ...(extraStartup && statementTimeoutMs ? { statement_timeout: statementTimeoutMs } : {}),
+      ...(extraStartup && parts.params.options ? { options: parts.params.options } : {}),
       connectionTimeoutMillis: pool.connectTimeoutMs,
       keepAlive: pool.keepAlive,
       keepAliveInitialDelayMillis: pool.keepAliveInitialDelayMs,
     },
-    password: parts.password,
+    password,
     queryTimeoutMs: queryTimeoutMs || undefined,
     leakWarningMs: pool.leakWarningMs || undefined,
     breaker: options.circuitBreaker === false ? undefined : new CircuitBreaker(options.circuitBreaker ?? {}),
     events: ctx.events,
+    backendName: ctx.resolution.backend,
     info: {
       runtime: runtime.name,
       backend: ctx.resolution.backend,

@@ -284,6 +284,9 @@ function connectError(target: string, err: unknown): ConnectionErrorType {
   const reason = e?.message || e?.code || String(err);
   const sqlstate = (err as { code?: unknown }).code;
   // Wrong password, unknown role or database: trying again will not help.
-  const permanent = typeof sqlstate === 'string' && (sqlstate.startsWith('28') || sqlstate === '3D000');
+  // PgBouncer answers a wrong password or a refused startup parameter with 08P01.
+  const permanent =
+    (typeof sqlstate === 'string' && (sqlstate.startsWith('28') || sqlstate === '3D000')) ||
+    /SASL authentication failed|unsupported startup parameter/.test(reason);
   return new ConnectionError(`Could not connect to ${target}: ${reason}`, err, !permanent);
 }

@@ -15,8 +15,8 @@
 //     read outside a transaction is sent once more; a write fails with OutcomeUnknownError and is
 //     never replayed; inside a transaction the error says the transaction is rolled back.
 import {
-  AbortedError,
   AnypgError,
+  abortedError,
   ConnectionError,
   ConnectionLostError,
   DatabaseError,
@@ -316,7 +316,7 @@ export class DataApiTransport implements Transport {
   async #call<T>(command: string, input: Record<string, unknown>, policy: CallPolicy): Promise<T> {
     if (this.#closed) throw new AnypgError('CLIENT_CLOSED', 'This client was closed with $close(); create a new one.');
     const { signal } = policy;
-    if (signal?.aborted) throw aborted(signal);
+    if (signal?.aborted) throw abortedError(signal);
     const { sdk, client, owned } = await this.#load();
     this.#owned = owned;
     const Command = (sdk as unknown as Record<string, new (input: unknown) => unknown>)[command]!;
@@ -333,7 +333,7 @@ export class DataApiTransport implements Transport {
       try {
         return (await client.send(new Command(input), abortSignal ? { abortSignal } : {})) as T;
       } catch (err) {
-        if (signal?.aborted) throw aborted(signal, err);
+        if (signal?.aborted) throw abortedError(signal);
         const failure = classify(err, policy.position);
         if (failure.kind === 'final') throw failure.error;
         const timedOut = limit?.aborted === true;
@@ -446,17 +446,6 @@ function shape(out: ExecuteOutput, stmt: Statement): QueryResult {
   };
 }
 
-function aborted(signal: AbortSignal, cause?: unknown): AbortedError {
-  const why =
-    (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError'
-      ? 'the deadline passed'
-      : 'the signal was aborted';
-  return new AbortedError(
-    `Stopped waiting for the Data API: ${why}. Whether a write that was already sent took effect is unknown.`,
-    cause ?? signal.reason,
-  );
-}
-
 function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
@@ -464,14 +453,14 @@ function capitalize(s: string): string {
 /** Waits `ms`, or less if `signal` fires (then rejects). */
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(aborted(signal));
+    if (signal?.aborted) return reject(abortedError(signal));
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(aborted(signal!));
+      reject(abortedError(signal!));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

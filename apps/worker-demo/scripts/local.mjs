@@ -1,6 +1,6 @@
 // Run the worker-demo locally from Node, for the repo-wide demo and `pnpm dev`.
 //
-//   import { applyMigrations, startWorkerDemo } from '@anypg/worker-demo/scripts/local.mjs';
+//   import { applyMigrations, startWorkerDemo } from './apps/worker-demo/scripts/local.mjs';
 //   await applyMigrations(databaseUrl);
 //   const demo = await startWorkerDemo({ databaseUrl, neon: endpoint.neonConfig });
 //   await fetch(`${demo.url}/notes?backend=neon-http`);
@@ -45,7 +45,16 @@ export async function startWorkerDemo({ databaseUrl, neon, port = 0, host = '127
   if (typeof databaseUrl !== 'string' || databaseUrl === '') {
     throw new Error('startWorkerDemo needs { databaseUrl }: postgresql://user:password@host:port/database');
   }
-  if (!new URL(databaseUrl).password) {
+  let parsed;
+  try {
+    parsed = new URL(databaseUrl);
+  } catch {
+    // Never echo the string: it holds a password.
+    throw new Error(
+      'startWorkerDemo: databaseUrl is not a valid URL; give postgresql://user:password@host:port/database',
+    );
+  }
+  if (!parsed.password) {
     throw new Error(
       'startWorkerDemo: the databaseUrl has no password; local Hyperdrive (miniflare) needs one. Set a password for the role and put it in the URL.',
     );

@@ -71,6 +71,9 @@ describe('startWorkerDemo', () => {
     url.password = '';
     await expect(startWorkerDemo({ databaseUrl: url.toString() })).rejects.toThrow(/has no password/);
     await expect(startWorkerDemo({} as never)).rejects.toThrow(/needs \{ databaseUrl \}/);
+    const bad = startWorkerDemo({ databaseUrl: 'postgresql://u:s3cret@[bad/db' });
+    await expect(bad).rejects.toThrow(/not a valid URL/);
+    await expect(bad).rejects.not.toThrow(/s3cret/);
   });
 });
 

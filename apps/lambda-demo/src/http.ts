@@ -69,7 +69,12 @@ export function toErrorResponse(err: unknown, requestId: string): HttpResult {
     }
     // QUERY_TIMEOUT, STATEMENT_TIMEOUT, and ABORTED when the invocation's deadline passed.
     if (err.httpStatus === 504) {
-      return answer(err.httpStatus, err.code, 'The database did not answer in time; try again shortly.');
+      // The statement was cancelled, but a write may have been applied just before: say so.
+      return answer(
+        err.httpStatus,
+        err.code,
+        'The database did not answer in time. If this was a change, check whether it was applied before sending it again.',
+      );
     }
     if (err instanceof DatabaseError) {
       // Constraint names are part of the schema, not data: safe to name. DETAIL is not (it quotes values).

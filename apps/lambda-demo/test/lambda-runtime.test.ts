@@ -67,14 +67,14 @@ describe('connections', () => {
   });
 
   it('a freeze longer than idle_session_timeout is followed by successful invocations', async () => {
-    // The server ends sessions idle for 500 ms; the container stays frozen for 1.5 s.
-    const url = urlFor(db.name, { options: '-c idle_session_timeout=500' });
+    // The server ends sessions idle for 1 s; the container stays frozen for 2 s.
+    const url = urlFor(db.name, { options: '-c idle_session_timeout=1000' });
     const fn = await start('freeze', { DATABASE_URL: url });
     expect((await fn.call('GET', '/notes?limit=1')).status).toBe(200);
     const [backend] = await backendsOf(db.name, fn.name);
     expect(backend).toBeDefined();
 
-    await fn.lambda.freezeFor(1_500);
+    await fn.lambda.freezeFor(2_000);
     // The server really closed the frozen function's connection (the function could not notice).
     expect(
       await until(
@@ -86,7 +86,7 @@ describe('connections', () => {
     const read = await fn.call('GET', '/notes?limit=1');
     expect(read.status, read.text).toBe(200);
     // And once more for a write, after another long freeze.
-    await fn.lambda.freezeFor(1_500);
+    await fn.lambda.freezeFor(2_000);
     expect(
       await until(
         () => backendsOf(db.name, fn.name),
@@ -226,13 +226,14 @@ describe('deadlines', () => {
     });
     running.push(fn);
     const { body: note } = await fn.call('POST', '/notes', { title: 'locked' });
-    // Another session holds the row lock, so the PATCH waits on it.
+    // Another session holds an exclusive lock on the table, so even a read waits. (A read, so the
+    // outcome is certain: a write cancelled at its deadline may still have been applied.)
     const locker = new pg.Client({ connectionString: db.url });
     await locker.connect();
     try {
       await locker.query('begin');
-      await locker.query('select 1 from notes where id = $1 for update', [note.id]);
-      const r = await fn.call('PATCH', `/notes/${note.id}`, { title: 'never' });
+      await locker.query('lock table notes in access exclusive mode');
+      const r = await fn.call('GET', `/notes/${note.id}`);
       expect(r.status, r.text).toBe(504);
       expect(r.body.error.code).toBe('ABORTED'); // anypg: the deadline passed, the statement was cancelled
       expect(r.body.error.requestId).toBe(r.headers.get('x-request-id'));

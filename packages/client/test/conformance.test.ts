@@ -3,8 +3,15 @@
 // and neon-ws through the local Neon endpoint. pg directly is the oracle for values and errors;
 // results must be identical except where conformance/differences.ts says why not. (Hyperdrive runs
 // the same corpus inside workerd: test/workers.)
-import { type LocalPgBouncer, type NeonEndpoint, startNeonEndpoint, startPgBouncer } from '@anypg/local';
-import { eq, relations, sql } from 'drizzle-orm';
+import {
+  type DataApiEndpoint,
+  type LocalPgBouncer,
+  type NeonEndpoint,
+  startDataApiEndpoint,
+  startNeonEndpoint,
+  startPgBouncer,
+} from '@anypg/local';
+import { eq, getTableColumns, relations, sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
@@ -69,6 +76,7 @@ type Db = AnypgDatabase<typeof schema>;
 let oracle: pg.Client;
 let endpoint: NeonEndpoint;
 let bouncer: LocalPgBouncer;
+let dataApi: DataApiEndpoint;
 const backends: Record<string, Db> = {};
 
 beforeAll(async () => {
@@ -92,6 +100,20 @@ beforeAll(async () => {
   backends['neon-ws'] = createDb({ ...common, backend: 'neon-ws', neon: endpoint.neonConfig });
   bouncer = await startPgBouncer({ upstream: databaseUrl() });
   backends['pg via PgBouncer'] = createDb({ ...common, url: bouncer.urlFor(undefined, { pgbouncer: 'true' }) });
+  dataApi = await startDataApiEndpoint({ upstream: databaseUrl() });
+  backends['data-api'] = createDb({
+    schema,
+    env: {},
+    backend: 'data-api',
+    dataApi: {
+      endpoint: dataApi.url,
+      region: dataApi.region,
+      resourceArn: dataApi.resourceArn,
+      secretArn: dataApi.secretArn,
+      database: dataApi.database,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    },
+  });
 });
 
 afterAll(async () => {
@@ -99,10 +121,11 @@ afterAll(async () => {
   await oracle?.end();
   await endpoint?.close();
   await bouncer?.close();
+  await dataApi?.close();
   await admin((c) => c.query(`drop table ${T}_child, ${T}_parent, ${T}_values, ${T}_counter`));
 });
 
-const NAMES = ['pg', 'neon-http', 'neon-ws', 'pg via PgBouncer'];
+const NAMES = ['pg', 'neon-http', 'neon-ws', 'pg via PgBouncer', 'data-api'];
 
 describe.each(NAMES)('conformance: %s', (name) => {
   const db = () => backends[name]!;
@@ -112,7 +135,13 @@ describe.each(NAMES)('conformance: %s', (name) => {
     for (const c of TYPE_CASES) {
       const q = typeQuery(c);
       const expected = await oracle.query(q);
-      const got = await db().execute(sql.raw(q));
+      const got = await db()
+        .execute(sql.raw(q))
+        .catch((e: unknown) => e as Error);
+      if (got instanceof Error) {
+        if (!accepted(name, c.name)) mismatches.push(`${c.name}: failed with ${got.message}`);
+        continue;
+      }
       try {
         expect(got.rows).toEqual(expected.rows);
         expect(got.fields.map((f) => f.dataTypeID)).toEqual(expected.fields.map((f) => f.dataTypeID));
@@ -146,9 +175,12 @@ describe.each(NAMES)('conformance: %s', (name) => {
       ints: [1, 2, 3],
       texts: ['a', 'b c', 'd"e'],
     };
-    const [inserted] = await db().insert(values).values(row).returning();
-    const [selected] = await db().select().from(values).where(eq(values.id, id));
-    const [viaPg] = await backends.pg!.select().from(values).where(eq(values.id, id));
+    // The Data API cannot return interval values: that column is left out where it is accepted.
+    const { iv: _iv, ...withoutInterval } = getTableColumns(values);
+    const columns = accepted(name, 'builder: interval column') ? withoutInterval : getTableColumns(values);
+    const [inserted] = await db().insert(values).values(row).returning(columns);
+    const [selected] = await db().select(columns).from(values).where(eq(values.id, id));
+    const [viaPg] = await backends.pg!.select(columns).from(values).where(eq(values.id, id));
     expect(inserted).toEqual(selected);
     expect(selected).toEqual(viaPg);
     expect(selected).toMatchObject({
@@ -260,6 +292,7 @@ describe.each(NAMES)('conformance: %s', (name) => {
       expect(theirs.code, e.name).toBe(e.sqlstate);
       expect(ours.message, e.name).toBe(theirs.message);
       for (const f of ['detail', 'constraint', 'table', 'column', 'position'] as const) {
+        if (ours[f] !== theirs[f] && accepted(name, `error field ${f}: ${e.name}`)) continue;
         expect(ours[f], `${e.name}: ${f}`).toBe(theirs[f]);
       }
     }

@@ -12,6 +12,7 @@ import {
 import type { PoolStats, Transport } from '../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../transport/info.js';
 import { withSignal } from '../transport/with-signal.js';
+import { CastingDialect } from './casting-dialect.js';
 import { type AnypgQueryResultHKT, AnypgSession, type Preparable } from './session.js';
 
 export interface PingResult {
@@ -116,7 +117,9 @@ export function buildDatabase<TFullSchema extends Record<string, unknown>>(
   transport: Transport,
   options: { schema?: TFullSchema; casing?: 'snake_case' | 'camelCase' },
 ): AnypgDatabase<TFullSchema> {
-  const dialect = new PgDialect(options.casing ? { casing: options.casing } : {});
+  const config = options.casing ? { casing: options.casing } : {};
+  // The Data API types unhinted strings as text: array and enum writes need explicit casts.
+  const dialect = transport.info.backend === 'data-api' ? new CastingDialect(config) : new PgDialect(config);
   let schema: RelationalSchemaConfig<ExtractTablesWithRelations<TFullSchema>> | undefined;
   if (options.schema) {
     const tables = extractTablesRelationalConfig(options.schema, createTableRelationsHelpers);

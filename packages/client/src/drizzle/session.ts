@@ -4,7 +4,7 @@
 // contract, so the query builder, relational queries, execute(), transaction() and batch() behave
 // the same whatever carries the bytes. Errors are never wrapped in DrizzleQueryError, whose message
 // includes the parameter values.
-import { entityKind, fillPlaceholders, type Query, type SQL, sql } from 'drizzle-orm';
+import { entityKind, fillPlaceholders, type Query, type QueryWithTypings, type SQL, sql } from 'drizzle-orm';
 import type { PgDialect, SelectedFieldsOrdered } from 'drizzle-orm/pg-core';
 import {
   PgPreparedQuery,
@@ -56,6 +56,7 @@ export class AnypgPreparedQuery<T extends PreparedQueryConfig> extends PgPrepare
       rowMode: raw ? ('object' as const) : ('array' as const),
       parse: raw ? ('raw' as const) : ('builder' as const),
       ...(this.name !== undefined && { name: this.name }),
+      ...((this.query as QueryWithTypings).typings && { typings: (this.query as QueryWithTypings).typings }),
     };
   }
 
@@ -161,9 +162,15 @@ function batchStatement(prepared: unknown): { statement: Statement; map: (r: Que
     return { statement: prepared.statement(), map: (r) => prepared.mapResult(r) };
   }
   const raw = prepared as { getQuery(): Query; mapResult(r: unknown, fromBatch: boolean): unknown };
-  const q = raw.getQuery();
+  const q = raw.getQuery() as QueryWithTypings;
   return {
-    statement: { text: q.sql, params: q.params, rowMode: 'object', parse: 'raw' },
+    statement: {
+      text: q.sql,
+      params: q.params,
+      rowMode: 'object',
+      parse: 'raw',
+      ...(q.typings && { typings: q.typings }),
+    },
     map: (r) => raw.mapResult(r, true),
   };
 }

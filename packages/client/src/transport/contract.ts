@@ -32,6 +32,11 @@ export interface Statement {
   name?: string;
   /** Ends every wait for this statement (connection, answer): the caller's deadline. */
   signal?: AbortSignal;
+  /**
+   * drizzle's type hint per parameter ('date', 'time', 'timestamp', 'uuid', 'json', 'decimal' or
+   * 'none'), for backends that cannot let the server infer parameter types (the Data API).
+   */
+  typings?: readonly string[];
 }
 
 export interface TransactionConfig {

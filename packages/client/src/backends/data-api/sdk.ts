@@ -17,16 +17,21 @@ export type RdsDataModule = typeof import('@aws-sdk/client-rds-data');
 let loading: Promise<RdsDataModule> | undefined;
 
 export function loadRdsData(): Promise<RdsDataModule> {
-  loading ??= import('@aws-sdk/client-rds-data').catch((err: unknown) => {
-    loading = undefined;
-    throw Object.assign(
-      new ConfigurationError(
-        'backend',
-        'The data-api backend needs the package @aws-sdk/client-rds-data: install it (npm i @aws-sdk/client-rds-data). It is loaded only when the Data API is used.',
-      ),
-      { cause: err },
-    );
-  });
+  loading ??= import('@aws-sdk/client-rds-data')
+    // A bundler may turn the SDK's CommonJS build into a chunk whose only export is `default`.
+    .then((mod) =>
+      (mod as { RDSDataClient?: unknown }).RDSDataClient ? mod : (mod as unknown as { default: RdsDataModule }).default,
+    )
+    .catch((err: unknown) => {
+      loading = undefined;
+      throw Object.assign(
+        new ConfigurationError(
+          'backend',
+          'The data-api backend needs the package @aws-sdk/client-rds-data: install it (npm i @aws-sdk/client-rds-data). It is loaded only when the Data API is used.',
+        ),
+        { cause: err },
+      );
+    });
   return loading;
 }
 

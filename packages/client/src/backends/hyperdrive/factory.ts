@@ -8,7 +8,7 @@
 import { parseConnectionString, redactUrl } from '../../config/connection-string.js';
 import { resolvePoolOptions } from '../../config/options.js';
 import type { BackendContext } from '../../core/context.js';
-import { type HyperdriveBinding, isHyperdriveBinding } from '../../core/resolve.js';
+import { findHyperdrive, type HyperdriveBinding, isHyperdriveBinding } from '../../core/resolve.js';
 import { ConfigurationError } from '../../errors.js';
 import { type PgDriver, PgTransport } from '../pg/transport.js';
 
@@ -18,7 +18,8 @@ export type PgLoader = (() => Promise<unknown>) | undefined;
 export function hyperdriveFactory(loadPg: PgLoader) {
   return (ctx: BackendContext): PgTransport => {
     const { options, runtime, env } = ctx;
-    const name = ctx.resolution.binding ?? options.hyperdrive?.binding;
+    // An explicit backend: 'hyperdrive' resolves without looking at env, so look here.
+    const name = ctx.resolution.binding ?? options.hyperdrive?.binding ?? findHyperdrive(env);
     const binding = name ? env[name] : undefined;
     if (!isHyperdriveBinding(binding)) {
       throw new ConfigurationError(

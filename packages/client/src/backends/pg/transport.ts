@@ -311,7 +311,7 @@ export class PgTransport implements Transport {
       const stop = (err: AnypgError) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        void this.#cancel(conn);
+        const cancelled = this.#cancel(conn);
         // The connection returns to the pool once the cancelled statement has ended, or is closed
         // if the server does not confirm the cancel within the grace period.
         let graceOver!: () => void;
@@ -327,7 +327,9 @@ export class PgTransport implements Transport {
           ),
           new Promise<void>((r) => (graceOver = r)),
         ]);
-        if (signal?.aborted) finish(() => reject(err));
+        // The caller's deadline: answer once the CancelRequest has been handed to the server, not
+        // before (a Lambda frozen right after the answer would otherwise never send it).
+        if (signal?.aborted) void cancelled.finally(() => finish(() => reject(err)));
       };
       const finish = (f: () => void) => {
         if (settled) return;
@@ -356,7 +358,8 @@ export class PgTransport implements Transport {
         (e) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
-          finish(() => reject(e));
+          // Cancelled because the caller's deadline passed: say that, not "statement timeout".
+          finish(() => reject(signal?.aborted ? abortedError(signal) : e));
         },
       );
     });
@@ -404,7 +407,12 @@ export class PgTransport implements Transport {
   }
 }
 
-function shape(r: pg.QueryResult): QueryResult {
+/**
+ * Several statements in one text without parameters (the simple protocol) give one result each:
+ * anypg returns the last, as psql shows it. (Neon and the Data API refuse such texts.)
+ */
+function shape(result: pg.QueryResult | pg.QueryResult[]): QueryResult {
+  const r = Array.isArray(result) ? result[result.length - 1]! : result;
   return {
     command: r.command,
     rowCount: r.rowCount,

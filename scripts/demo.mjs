@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// The main job: the whole local stack, both demo apps on every backend they support, every route
+// driven, and a table of what it cost. `--dev` keeps everything running instead, with the URLs
+// printed, until Ctrl-C.
+//
+//   node scripts/run.mjs demo      (or: pnpm demo, after pnpm install)
+//   node scripts/run.mjs dev       (or: pnpm dev)
+//
+// Each app and backend reaches PostgreSQL through its own counting TCP proxy, so "db connections"
+// is what that path really opened: the Lambda's one pooled connection, the Data API endpoint's
+// sessions, Hyperdrive's per-request connections (the local binding is a plain pipe: no pooling),
+// the Neon endpoint's upstream pool.
+import { startLambdaDemo } from '@anypg/lambda-demo/scripts/local.mjs';
+import { startDataApiEndpoint, startNeonEndpoint, startPostgres, startTcpProxy } from '@anypg/local';
+import { applyMigrations, startWorkerDemo } from '@anypg/worker-demo/scripts/local.mjs';
+import pg from 'pg';
+
+const dev = process.argv.includes('--dev');
+const ROUNDS = Number(process.env.DEMO_ROUNDS ?? 20);
+const started = Date.now();
+const step = (msg) => process.stderr.write(`[demo +${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
+const closers = [];
+const closeAll = async () => {
+  for (const close of closers.reverse()) await close().catch(() => undefined);
+};
+
+async function main() {
+  step(process.env.DATABASE_URL ? 'using DATABASE_URL' : 'starting PostgreSQL (embedded, ephemeral)');
+  const server = process.env.DATABASE_URL ? undefined : await startPostgres({ settings: { max_connections: 100 } });
+  if (server) closers.push(() => server.stop());
+  const baseUrl = process.env.DATABASE_URL ?? server.url;
+
+  // One database per app (each applies its own migrations), one proxy per path.
+  const lambdaDbUrl = await freshDatabase(baseUrl, 'notes_lambda');
+  const workerDbUrl = await freshDatabase(baseUrl, 'notes_worker');
+  const proxied = async (url) => {
+    const u = new URL(url);
+    const proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
+    closers.push(() => proxy.close());
+    u.hostname = '127.0.0.1';
+    u.port = String(proxy.port);
+    return { url: u.toString(), proxy };
+  };
+  const lambdaPg = await proxied(lambdaDbUrl);
+  const lambdaDataApi = await proxied(lambdaDbUrl);
+  const hyperdrive = await proxied(workerDbUrl);
+  const neonUpstream = await proxied(workerDbUrl);
+
+  step('starting the local Neon and Data API endpoints');
+  const neon = await startNeonEndpoint({ upstream: neonUpstream.url });
+  closers.push(() => neon.close());
+  const dataApi = await startDataApiEndpoint({ upstream: lambdaDataApi.url });
+  closers.push(() => dataApi.close());
+
+  step('starting the Lambda demo (pg) with migrations, in a freezing container');
+  const onLog = process.env.DEMO_VERBOSE ? (line) => step(`  lambda: ${line}`) : undefined;
+  const lambda = await startLambdaDemo({ databaseUrl: lambdaPg.url, functionName: 'notes-demo-pg', onLog });
+  closers.push(() => lambda.close());
+  step('starting the Lambda demo (Data API)');
+  const lambdaViaDataApi = await startLambdaDemo({
+    databaseUrl: lambdaDataApi.url,
+    functionName: 'notes-demo-data-api',
+    migrate: false,
+    onLog,
+    dataApi: {
+      endpoint: dataApi.url,
+      resourceArn: dataApi.resourceArn,
+      secretArn: dataApi.secretArn,
+      database: dataApi.database,
+    },
+  });
+  closers.push(() => lambdaViaDataApi.close());
+  step('starting the Worker demo in workerd (Hyperdrive and neon-http), with migrations');
+  await applyMigrations(workerDbUrl);
+  const worker = await startWorkerDemo({ databaseUrl: hyperdrive.url, neon: neon.neonConfig });
+  closers.push(() => worker.close());
+
+  const targets = [
+    { app: 'lambda-demo', backend: 'pg', base: lambda.url, query: '', proxy: lambdaPg.proxy },
+    { app: 'lambda-demo', backend: 'data-api', base: lambdaViaDataApi.url, query: '', proxy: lambdaDataApi.proxy },
+    {
+      app: 'worker-demo',
+      backend: 'hyperdrive',
+      base: worker.url,
+      query: '?backend=hyperdrive',
+      proxy: hyperdrive.proxy,
+    },
+    {
+      app: 'worker-demo',
+      backend: 'neon-http',
+      base: worker.url,
+      query: '?backend=neon-http',
+      proxy: neonUpstream.proxy,
+    },
+  ];
+
+  if (dev) {
+    console.log('\nEverything is running. Try:');
+    for (const t of targets) console.log(`  curl -s '${t.base}/notes${t.query}'    # ${t.app} on ${t.backend}`);
+    console.log(
+      `\n  DATABASE_URL=${baseUrl}\n  Neon endpoint: ${neon.fetchEndpoint}\n  Data API endpoint: ${dataApi.url}\n\nCtrl-C stops every process.`,
+    );
+    await new Promise((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    return true;
+  }
+
+  const rows = [];
+  for (const t of targets) {
+    step(`driving every route of ${t.app} on ${t.backend} (${ROUNDS} rounds)`);
+    const before = t.proxy.connections();
+    const r = await drive(t.base, t.query);
+    rows.push({
+      app: t.app,
+      backend: t.backend,
+      requests: r.requests,
+      'median ms': median(r.latencies).toFixed(2),
+      'p95 ms': percentile(r.latencies, 95).toFixed(2),
+      'db connections': t.proxy.connections() - before,
+      errors: r.errors.length,
+    });
+    for (const e of r.errors.slice(0, 3)) step(`  unexpected: ${e}`);
+  }
+  console.table(rows);
+  return rows.every((row) => row.errors === 0);
+}
+
+/** Every route once per round: create, list, get, update, a validation error, delete, a 404. */
+async function drive(base, query) {
+  const latencies = [];
+  const errors = [];
+  let requests = 0;
+  const call = async (method, path, body, expect) => {
+    const t = performance.now();
+    const res = await fetch(`${base}${path}${query}`, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    latencies.push(performance.now() - t);
+    requests++;
+    if (res.status !== expect)
+      errors.push(`${method} ${path}: ${res.status} (expected ${expect}) ${text.slice(0, 200)}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  for (let i = 0; i < ROUNDS; i++) {
+    const note = await call('POST', '/notes', { title: `note ${i}`, body: 'from the demo' }, 201);
+    await call('GET', '/notes', undefined, 200);
+    if (note?.id === undefined) continue;
+    await call('GET', `/notes/${note.id}`, undefined, 200);
+    await call('PATCH', `/notes/${note.id}`, { body: 'edited' }, 200);
+    await call('POST', '/notes', { title: '' }, 400);
+    await call('DELETE', `/notes/${note.id}`, undefined, 204);
+    await call('GET', `/notes/${note.id}`, undefined, 404);
+  }
+  return { requests, latencies, errors };
+}
+
+async function freshDatabase(url, name) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${name} with (force)`);
+    await client.query(`create database ${name}`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+const median = (xs) => percentile(xs, 50);
+function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : Number.NaN;
+}
+
+let ok = false;
+try {
+  ok = await main();
+} catch (err) {
+  console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+} finally {
+  step('stopping everything');
+  await closeAll();
+}
+process.exit(ok ? 0 : 1);

@@ -60,7 +60,8 @@ export function toErrorResponse(err: unknown, requestId: string): HttpResult {
   }
   if (err instanceof AnypgError) {
     log(requestId, err);
-    if (UNAVAILABLE.has(err.code)) {
+    // Connection trouble, and database errors anypg marks as overload (53300 too_many_connections).
+    if (UNAVAILABLE.has(err.code) || err.httpStatus === 503) {
       // anypg suggests the status (503); Retry-After tells well-behaved clients when to come back.
       const retryAfter = err instanceof CircuitOpenError ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : 1;
       return answer(err.httpStatus, err.code, 'The database is unavailable or overloaded; try again shortly.', {

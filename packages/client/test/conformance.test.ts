@@ -11,66 +11,18 @@ import {
   startNeonEndpoint,
   startPgBouncer,
 } from '@anypg/local';
-import { eq, getTableColumns, relations, sql } from 'drizzle-orm';
-import {
-  bigint,
-  boolean,
-  date,
-  doublePrecision,
-  integer,
-  interval,
-  jsonb,
-  numeric,
-  pgTable,
-  real,
-  text,
-  timestamp,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { eq, getTableColumns, sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnypgDatabase, createDb, DatabaseError, isRetryable } from '../src/node.js';
 import { errorCases, SETUP_SQL, TYPE_CASES, typeQuery } from './conformance/corpus.js';
 import { accepted } from './conformance/differences.js';
+import { builderRow, conformanceDdl, conformanceDrop, conformanceSchema } from './conformance/schema.js';
 import { admin, databaseUrl, uniqueName } from './support/db.js';
 
 const T = uniqueName('conf');
-const parents = pgTable(`${T}_parent`, {
-  id: integer('id').primaryKey(),
-  name: text('name').notNull(),
-});
-const children = pgTable(`${T}_child`, {
-  id: integer('id').primaryKey(),
-  parentId: integer('parent_id')
-    .notNull()
-    .references(() => parents.id),
-  label: text('label').notNull(),
-});
-const parentRelations = relations(parents, ({ many }) => ({ children: many(children) }));
-const childRelations = relations(children, ({ one }) => ({
-  parent: one(parents, { fields: [children.parentId], references: [parents.id] }),
-}));
-const values = pgTable(`${T}_values`, {
-  id: integer('id').primaryKey(),
-  big: bigint('big', { mode: 'bigint' }),
-  bigNum: bigint('big_num', { mode: 'number' }),
-  num: numeric('num'),
-  r: real('r'),
-  d: doublePrecision('d'),
-  b: boolean('b'),
-  t: text('t'),
-  u: uuid('u'),
-  j: jsonb('j'),
-  day: date('day'),
-  dayDate: date('day_date', { mode: 'date' }),
-  ts: timestamp('ts'),
-  tsStr: timestamp('ts_str', { mode: 'string' }),
-  tstz: timestamp('tstz', { withTimezone: true }),
-  iv: interval('iv'),
-  ints: integer('ints').array(),
-  texts: text('texts').array(),
-});
-const schema = { parents, children, values, parentRelations, childRelations };
+const schema = conformanceSchema(T);
+const { parents, children, values } = schema;
 
 type Db = AnypgDatabase<typeof schema>;
 let oracle: pg.Client;
@@ -82,14 +34,7 @@ const backends: Record<string, Db> = {};
 beforeAll(async () => {
   await admin(async (c) => {
     for (const s of SETUP_SQL) await c.query(s);
-    await c.query(`create table ${T}_parent (id int primary key, name text not null)`);
-    await c.query(
-      `create table ${T}_child (id int primary key, parent_id int not null references ${T}_parent(id), label text not null)`,
-    );
-    await c.query(`create table ${T}_values (id int primary key, big int8, big_num int8, num numeric, r real, d float8, b bool, t text,
-      u uuid, j jsonb, day date, day_date date, ts timestamp, ts_str timestamp, tstz timestamptz, iv interval, ints int[], texts text[])`);
-    await c.query(`create table ${T}_counter (id int primary key, n int not null)`);
-    await c.query(`insert into ${T}_counter values (1, 0)`);
+    for (const s of conformanceDdl(T)) await c.query(s);
   });
   oracle = new pg.Client({ connectionString: databaseUrl() });
   await oracle.connect();
@@ -122,7 +67,7 @@ afterAll(async () => {
   await endpoint?.close();
   await bouncer?.close();
   await dataApi?.close();
-  await admin((c) => c.query(`drop table ${T}_child, ${T}_parent, ${T}_values, ${T}_counter`));
+  await admin((c) => c.query(conformanceDrop(T)));
 });
 
 const NAMES = ['pg', 'neon-http', 'neon-ws', 'pg via PgBouncer', 'data-api'];
@@ -155,26 +100,7 @@ describe.each(NAMES)('conformance: %s', (name) => {
 
   it('round-trips the query builder column types as the pg backend does', async () => {
     const id = NAMES.indexOf(name) + 1;
-    const row = {
-      id,
-      big: 9007199254740993n,
-      bigNum: 42,
-      num: '12.3400',
-      r: 1.5,
-      d: -2.25,
-      b: true,
-      t: 'héllo 🐘',
-      u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-      j: { a: [1, 'two', null], b: { c: true } },
-      day: '2024-02-29',
-      dayDate: new Date('2024-03-01T00:00:00Z'),
-      ts: new Date('2024-05-01T10:20:30.123Z'),
-      tsStr: '2024-05-01 10:20:30.123456',
-      tstz: new Date('2024-05-01T10:20:30.123Z'),
-      iv: '1 day 02:00:00',
-      ints: [1, 2, 3],
-      texts: ['a', 'b c', 'd"e'],
-    };
+    const row = builderRow(id);
     // The Data API cannot return interval values: that column is left out where it is accepted.
     const { iv: _iv, ...withoutInterval } = getTableColumns(values);
     const columns = accepted(name, 'builder: interval column') ? withoutInterval : getTableColumns(values);
@@ -277,11 +203,7 @@ describe.each(NAMES)('conformance: %s', (name) => {
   });
 
   it('reports errors with the same SQLSTATE and fields as pg', async () => {
-    await admin((c) =>
-      c.query(
-        `insert into ${T}_parent values (1, 'one') on conflict do nothing; insert into ${T}_child values (1, 1, 'one') on conflict do nothing`,
-      ),
-    );
+    // conformanceDdl seeds parent 1 and child 1, which the unique violation collides with.
     for (const e of errorCases(T)) {
       const ours = (await db()
         .execute(sql.raw(e.sql))

@@ -37,6 +37,28 @@ export class QueryEventSink {
     this.enabled = typeof opts.onQuery === 'function';
   }
 
+  /** Reports one finished statement (no-op without an onQuery hook). */
+  statement(
+    backend: string,
+    stmt: { text: string },
+    started: number,
+    retried: boolean,
+    result?: { command: string; rowCount: number | null },
+    error?: { code: string; sqlstate?: string },
+  ): void {
+    if (!this.enabled) return;
+    this.query({
+      backend,
+      sql: stmt.text,
+      durationMs: performance.now() - started,
+      command: result?.command,
+      rowCount: result?.rowCount ?? undefined,
+      retried,
+      errorCode: error?.code,
+      sqlstate: error?.sqlstate,
+    });
+  }
+
   query(event: QueryEvent): void {
     try {
       this.opts.onQuery?.(event);

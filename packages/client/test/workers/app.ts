@@ -10,8 +10,8 @@
 import { eq, sql } from 'drizzle-orm';
 import pg from 'pg';
 import { type AnypgDatabase, AnypgError, createDb, DatabaseError, type NeonOptions } from '../../src/edge.js';
+import { type ConformanceSchema, conformanceSchema } from '../conformance/schema.js';
 import { conformanceOps } from './conformance-ops.js';
-import { type ConformanceSchema, conformanceSchema } from './conformance-schema.js';
 import { makeSchema, type TestSchema } from './schema.js';
 import { errorFields, tag } from './tagged.js';
 

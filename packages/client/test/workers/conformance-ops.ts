@@ -4,7 +4,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { type AnypgDatabase, DatabaseError, isRetryable } from '../../src/edge.js';
 import { errorCases, TYPE_CASES, typeQuery } from '../conformance/corpus.js';
-import { builderRow, type ConformanceSchema } from './conformance-schema.js';
+import { builderRow, type ConformanceSchema } from '../conformance/schema.js';
 import { errorFields } from './tagged.js';
 
 type Db = AnypgDatabase<ConformanceSchema>;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCases, SETUP_SQL, TYPE_CASES, typeQuery } from '../conformance/corpus.js';
 import { accepted } from '../conformance/differences.js';
-import { builderRow, conformanceDdl, conformanceDrop } from './conformance-schema.js';
+import { builderRow, conformanceDdl, conformanceDrop } from '../conformance/schema.js';
 import { admin, type Backend, call, oracle } from './support.js';
 import { tag } from './tagged.js';
 

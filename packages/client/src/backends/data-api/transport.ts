@@ -19,7 +19,6 @@ import {
   abortedError,
   ConnectionError,
   ConnectionLostError,
-  DatabaseError,
   OutcomeUnknownError,
   QueryTimeoutError,
 } from '../../errors.js';
@@ -409,18 +408,7 @@ export class DataApiTransport implements Transport {
   }
 
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
-    const sink = this.#o.events;
-    if (!sink.enabled) return;
-    sink.query({
-      backend: 'data-api',
-      sql: stmt.text,
-      durationMs: performance.now() - started,
-      command: result?.command,
-      rowCount: result?.rowCount ?? undefined,
-      retried,
-      errorCode: error?.code,
-      sqlstate: error instanceof DatabaseError ? error.sqlstate : undefined,
-    });
+    this.#o.events.statement('data-api', stmt, started, retried, result, error);
   }
 }
 

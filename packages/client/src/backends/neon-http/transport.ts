@@ -258,18 +258,7 @@ export class NeonHttpTransport implements Transport {
   }
 
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
-    const sink = this.#ctx.events;
-    if (!sink.enabled) return;
-    sink.query({
-      backend: 'neon-http',
-      sql: stmt.text,
-      durationMs: performance.now() - started,
-      command: result?.command,
-      rowCount: result?.rowCount ?? undefined,
-      retried,
-      errorCode: error?.code,
-      sqlstate: error instanceof DatabaseError ? error.sqlstate : undefined,
-    });
+    this.#ctx.events.statement('neon-http', stmt, started, retried, result, error);
   }
 }
 

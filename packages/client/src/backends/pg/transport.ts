@@ -12,7 +12,6 @@ import {
   AnypgError,
   abortedError,
   ConnectionLostError,
-  DatabaseError,
   databaseErrorFrom,
   OutcomeUnknownError,
   QueryTimeoutError,
@@ -392,18 +391,7 @@ export class PgTransport implements Transport {
   }
 
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
-    const sink = this.#opts.events;
-    if (!sink.enabled) return;
-    sink.query({
-      backend: this.#opts.backendName ?? 'pg',
-      sql: stmt.text,
-      durationMs: performance.now() - started,
-      command: result?.command,
-      rowCount: result?.rowCount ?? undefined,
-      retried,
-      errorCode: error?.code,
-      sqlstate: error instanceof DatabaseError ? error.sqlstate : undefined,
-    });
+    this.#opts.events.statement(this.#opts.backendName ?? 'pg', stmt, started, retried, result, error);
   }
 }
 

@@ -1,4 +1,5 @@
-// The conformance suite's tables (the same shapes as test/conformance.test.ts), per table prefix.
+// The conformance suite's tables, DDL and builder row, per table prefix: shared by the Node suite
+// (test/conformance.test.ts) and the workerd one (test/workers/conformance.test.ts).
 import { relations } from 'drizzle-orm';
 import {
   bigint,

@@ -93,7 +93,8 @@ export class FreezeAwarePool {
       const conn = this.idle.pop()!;
       clearTimeout(conn.idleTimer);
       conn.idleTimer = undefined;
-      if (await this.isStale(conn)) {
+      const stale = this.isStale(conn);
+      if (stale === true || (stale !== false && (await stale))) {
         this.counters.staleReplaced++;
         this.destroy(conn);
         continue;
@@ -168,14 +169,16 @@ export class FreezeAwarePool {
     await Promise.all(this.idle.splice(0).map((c) => this.destroy(c)));
   }
 
-  private async isStale(conn: Conn): Promise<boolean> {
+  /**
+   * Whether an idle connection must not be used. Synchronous on the hot path (a connection reused
+   * within a second); after a longer idle (a freeze, perhaps) it first yields once to the event loop.
+   */
+  private isStale(conn: Conn): boolean | Promise<boolean> {
     const now = Date.now();
     if (now - conn.lastUsedAt > this.settings.idleTimeoutMs) return true;
     if (now - conn.createdAt > this.settings.maxLifetimeMs) return true;
-    if (now - conn.lastUsedAt > YIELD_AFTER_IDLE_MS) {
-      await yieldToEventLoop();
-    }
-    return conn.broken || !socketUsable(conn.client);
+    const judge = () => conn.broken || !socketUsable(conn.client);
+    return now - conn.lastUsedAt > YIELD_AFTER_IDLE_MS ? yieldToEventLoop().then(judge) : judge();
   }
 
   private async open(): Promise<Conn> {

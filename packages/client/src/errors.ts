@@ -16,6 +16,7 @@ export type AnypgErrorCode =
   | 'CLIENT_CLOSED'
   | 'ABORTED'
   | 'UNSUPPORTED'
+  | 'INVALID_STATEMENT'
   | 'DATABASE';
 
 export class AnypgError extends Error {

@@ -209,3 +209,17 @@ describe('errors', () => {
     expect(isRetryable(ser)).toBe(true);
   });
 });
+
+describe('bad parameters', () => {
+  it('a parameter pg cannot serialise fails clearly and the client carries on', async () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const err = (await db.execute(sql`select ${circular}::jsonb as j`).catch((e: unknown) => e)) as {
+      code?: string;
+      message: string;
+    };
+    expect(err.code).toBe('INVALID_STATEMENT');
+    expect(err.message).toMatch(/could not be sent/);
+    expect((await db.execute<{ ok: number }>(sql`select 1 as ok`)).rows).toEqual([{ ok: 1 }]);
+  });
+});

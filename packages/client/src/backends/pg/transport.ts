@@ -142,7 +142,15 @@ export class PgTransport implements Transport {
             // The server answered, or anypg stopped waiting (a timeout or the caller's signal, with
             // the statement cancelled): the connection is in a known state. After a client-side
             // error (pg refused a parameter) pg may have sent half a message: close it.
-            this.#pool.release(conn, !(isServerError(err) || err instanceof AnypgError));
+            const clientSide = !(isServerError(err) || err instanceof AnypgError);
+            this.#pool.release(conn, clientSide);
+            if (clientSide) {
+              throw new AnypgError(
+                'INVALID_STATEMENT',
+                `The statement could not be sent: ${(err as Error).message}. Check the types of its parameters.`,
+                { cause: err },
+              );
+            }
             throw err;
           }
           this.#pool.release(conn, true);

@@ -252,6 +252,16 @@ const FIELD_NAMES = [
   'routine',
 ] as const;
 
+/**
+ * True for an error PostgreSQL sent (pg's DatabaseError, Neon's NeonDbError): a five-character
+ * SQLSTATE `code`. Node's system errors (code 'EPIPE', 'ECONNRESET'...) carry `errno`/`syscall`.
+ */
+export function isPostgresError(err: unknown): err is { message: string; code: string } & Record<string, unknown> {
+  if (typeof err !== 'object' || err === null || 'errno' in err || 'syscall' in err) return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
+
 /** Builds our DatabaseError from any object shaped like pg's DatabaseError (pg, Neon's NeonDbError). */
 export function databaseErrorFrom(err: { message: string; code?: string } & Record<string, unknown>): DatabaseError {
   const fields: PostgresErrorFields = { sqlstate: err.code ?? 'XX000' };

@@ -18,6 +18,7 @@ import {
   ConnectionLostError,
   DatabaseError,
   databaseErrorFrom,
+  isPostgresError,
   OutcomeUnknownError,
   QueryTimeoutError,
 } from '../../errors.js';
@@ -187,7 +188,7 @@ export class NeonHttpTransport implements Transport {
         });
         return shape(r as unknown as NeonFullResult);
       } catch (err) {
-        if (isServerError(err)) throw databaseErrorFrom(err);
+        if (isPostgresError(err)) throw databaseErrorFrom(err);
         throw new ConnectionLostError(
           'The WebSocket session broke inside a transaction; the server rolled it back, so it is safe to run the whole transaction again.',
           err,
@@ -228,7 +229,7 @@ export class NeonHttpTransport implements Transport {
   #map(err: unknown, stmt: Statement, attempt: number): AnypgError | 'retry' {
     if (err instanceof AnypgError) return err;
     const e = err as { code?: unknown; message?: string; sourceError?: unknown; name?: string };
-    if (isServerError(err)) return databaseErrorFrom(err);
+    if (isPostgresError(err)) return databaseErrorFrom(err);
     const source = e.sourceError as { name?: string; cause?: { code?: string } } | undefined;
     if (stmt.signal?.aborted) return abortedError(stmt.signal);
     if (source?.name === 'TimeoutError' || source?.name === 'AbortError') {
@@ -260,11 +261,6 @@ export class NeonHttpTransport implements Transport {
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
     this.#ctx.events.statement('neon-http', stmt, started, retried, result, error);
   }
-}
-
-function isServerError(err: unknown): err is { message: string; code: string } & Record<string, unknown> {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
 function shape(r: NeonFullResult): QueryResult {

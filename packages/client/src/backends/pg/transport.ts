@@ -13,6 +13,7 @@ import {
   abortedError,
   ConnectionLostError,
   databaseErrorFrom,
+  isPostgresError,
   OutcomeUnknownError,
   QueryTimeoutError,
 } from '../../errors.js';
@@ -69,13 +70,8 @@ export interface PgTransportOptions {
  * such as a parameter pg cannot serialise (the connection is still fine then).
  */
 function isConnectionFailure(err: unknown, conn: Conn): boolean {
-  if (err instanceof AnypgError || isServerError(err)) return false;
+  if (err instanceof AnypgError || isPostgresError(err)) return false;
   return conn.broken || !socketUsable(conn.client);
-}
-
-function isServerError(err: unknown): err is { message: string; code: string } & Record<string, unknown> {
-  const e = err as { severity?: unknown; code?: unknown };
-  return !!e && typeof e.severity === 'string' && typeof e.code === 'string';
 }
 
 export class PgTransport implements Transport {
@@ -142,7 +138,7 @@ export class PgTransport implements Transport {
             // The server answered, or anypg stopped waiting (a timeout or the caller's signal, with
             // the statement cancelled): the connection is in a known state. After a client-side
             // error (pg refused a parameter) pg may have sent half a message: close it.
-            const clientSide = !(isServerError(err) || err instanceof AnypgError);
+            const clientSide = !(isPostgresError(err) || err instanceof AnypgError);
             this.#pool.release(conn, clientSide);
             if (clientSide) {
               throw new AnypgError(
@@ -419,6 +415,6 @@ function shape(result: pg.QueryResult | pg.QueryResult[]): QueryResult {
 
 function mapError(err: unknown): AnypgError {
   if (err instanceof AnypgError) return err;
-  if (isServerError(err)) return databaseErrorFrom(err);
+  if (isPostgresError(err)) return databaseErrorFrom(err);
   return new ConnectionLostError('The database connection failed.', err);
 }

@@ -1,10 +1,12 @@
 // Freeze-safety in a real child process stopped with SIGSTOP, as Lambda freezes a container between
 // invocations: timers do not run and the socket is not serviced while the server (or a NAT) drops it.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { until } from '@anypg/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, backendsNamed, databaseUrl, uniqueName } from './support/db.js';
+import { admin, backendsNamed, databaseUrl, serverPort, uniqueName } from './support/db.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/frozen-container.mjs', import.meta.url));
 const entry = new URL('../dist/node.js', import.meta.url).href;
@@ -59,6 +61,32 @@ class Container {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Whether the kernel has received the server's FIN for the client socket on local port `port`
+ * (TCP state CLOSE_WAIT, 08 in /proc/net/tcp). The kernel does this even while the process that
+ * owns the socket is stopped, which is exactly the state a thawed container wakes up in.
+ */
+function peerClosed(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const remote = serverPort().toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, rem, state] = line.trim().split(/\s+/);
+      if (local?.endsWith(`:${hex}`) && rem?.endsWith(`:${remote}`) && state === '08') return true;
+    }
+  }
+  return false;
+}
+
+/** The pool yields to the event loop before judging a connection idle at least this long (pool.ts). */
+const YIELD_AFTER_IDLE_MS = 100;
 const table = uniqueName('frz');
 
 beforeAll(() => admin((c) => c.query(`create table ${table} (id serial primary key, v text)`)));
@@ -71,9 +99,16 @@ describe('a container frozen with SIGSTOP', () => {
     try {
       const first = await c.invoke('pid');
       expect(first.ok).toBe(true);
+      const lastUsed = Date.now();
+      const [{ client_port: port }] = (
+        await admin((a) => a.query('select client_port from pg_stat_activity where pid = $1', [first.result]))
+      ).rows;
       c.freeze();
       await admin((a) => a.query('select pg_terminate_backend($1)', [first.result]));
-      await sleep(100);
+      // Thaw once the server's FIN has reached the frozen container's socket, after a freeze long
+      // enough to count as one (a connection reused within a moment is judged without a yield).
+      await until("the server's FIN to reach the frozen container", () => peerClosed(port));
+      await sleep(Math.max(0, lastUsed + YIELD_AFTER_IDLE_MS + 10 - Date.now()));
       c.thaw();
       const second = await c.invoke(`insert ${table}`);
       expect(second).toMatchObject({ ok: true, result: 1 });
@@ -104,8 +139,10 @@ describe('a container frozen with SIGSTOP', () => {
       // Closed either by the overdue idle timer that fires at thaw or by the age check at checkout,
       // whichever runs first; never used.
       expect(second.stats).toMatchObject({ opened: 2, retries: 0 });
-      await sleep(100);
-      expect(await backendsNamed(fn)).toEqual([second.result]);
+      await until('the old connection to be gone from the server', async () => {
+        const pids = await backendsNamed(fn);
+        return pids.length === 1 && pids[0] === second.result;
+      });
     } finally {
       await c.close();
     }

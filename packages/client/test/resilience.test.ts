@@ -1,5 +1,7 @@
 // What happens when connections die, stall or run out, against a real PostgreSQL. A TCP proxy in
 // front of the server lets a test cut a connection at an exact point or count round trips.
+
+import { deferred, until } from '@anypg/testkit';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -76,7 +78,8 @@ describe('dead connections', () => {
     await db.execute(sql`select 1`);
     const [pid] = await backendsNamed(app);
     await admin((c) => c.query('select pg_terminate_backend($1)', [pid]));
-    await new Promise((r) => setTimeout(r, 50));
+    // The pool drops an idle connection as soon as its socket reports the close.
+    await until('the pool to see the idle connection close', () => db.$stats().idle === 0);
     const res = await db.execute<{ ok: number }>(sql`select 1 as ok`);
     expect(res.rows).toEqual([{ ok: 1 }]);
     expect(db.$stats()).toMatchObject({ opened: 2, staleReplaced: 1, retries: 0 });
@@ -88,7 +91,7 @@ describe('dead connections', () => {
     url.searchParams.set('options', '-c idle_session_timeout=100');
     const db = createDb({ url: url.toString(), env: { AWS_LAMBDA_FUNCTION_NAME: uniqueName('ist') } });
     await db.execute(sql`select 1`);
-    await new Promise((r) => setTimeout(r, 400));
+    await until('the server to close the idle session', () => db.$stats().idle === 0);
     expect((await db.execute<{ ok: number }>(sql`select 1 as ok`)).rows).toEqual([{ ok: 1 }]);
     expect(db.$stats()).toMatchObject({ opened: 2, staleReplaced: 1 });
     await db.$close();
@@ -117,8 +120,9 @@ describe('dead connections', () => {
     const err = await db.execute(sql.raw(`insert into ${table} (v) values ('${v}')`)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutcomeUnknownError);
     expect((err as OutcomeUnknownError).retryable).toBe(false);
-    // It reached the server (and committed) exactly once: no second copy from a replay.
-    await new Promise((r) => setTimeout(r, 100));
+    // It reached the server (and committed) exactly once: no second copy from a replay. (The
+    // server may still be finishing it: wait for the row, then check there is only one.)
+    await until('the insert to commit', async () => (await countRows(v)) > 0);
     expect(await countRows(v)).toBe(1);
     expect(db.$stats()).toMatchObject({ retries: 0, outcomeUnknown: 1 });
     // The client carries on with a new connection.
@@ -147,7 +151,7 @@ describe('dead connections', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutcomeUnknownError);
     expect((err as Error).message).toMatch(/COMMIT/);
-    await new Promise((r) => setTimeout(r, 100));
+    await until('the COMMIT to take effect', async () => (await countRows(v)) > 0);
     expect(await countRows(v)).toBe(1);
     await db.$close();
   });
@@ -161,8 +165,9 @@ describe('dead connections', () => {
     await admin((c) =>
       c.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [app]),
     );
-    await new Promise((r) => setTimeout(r, 100));
-    expect(db.$stats().idle).toBe(0);
+    // Both idle connections are dropped when their sockets close, with no crash on the way.
+    await until('the pool to drop both idle connections', () => db.$stats().idle === 0);
+    expect(db.$stats().total).toBe(0);
     expect((await db.$ping()).ok).toBe(true);
     await db.$close();
   });
@@ -171,13 +176,17 @@ describe('dead connections', () => {
 describe('limits', () => {
   it('a full pool fails with POOL_EXHAUSTED after the acquire timeout', async () => {
     const db = createDb({ url: databaseUrl(), env: {}, pool: { max: 1, acquireTimeoutMs: 150 } });
-    let release!: () => void;
-    const held = db.transaction(() => new Promise<void>((r) => (release = r)));
-    await new Promise((r) => setTimeout(r, 50));
+    const inside = deferred();
+    const release = deferred();
+    const held = db.transaction(() => {
+      inside.resolve();
+      return release.promise;
+    });
+    await inside.promise; // the only connection is now held
     const started = Date.now();
     const err = await db.execute(sql`select 1`).catch((e: unknown) => e);
     const waited = Date.now() - started;
-    release();
+    release.resolve();
     await held;
     expect(err).toBeInstanceOf(PoolExhaustedError);
     expect((err as PoolExhaustedError).httpStatus).toBe(503);
@@ -228,8 +237,7 @@ describe('limits', () => {
       expect(db.$stats().circuit).toBe('open');
       expect(proxy.connections()).toBe(before);
       proxy.refuse(false);
-      await new Promise((r) => setTimeout(r, 250));
-      expect(db.$stats().circuit).toBe('half-open');
+      await until('the cooldown to end', () => db.$stats().circuit === 'half-open');
       expect((await db.execute<{ ok: number }>(sql`select 1 as ok`)).rows).toEqual([{ ok: 1 }]);
       expect(db.$stats().circuit).toBe('closed');
     } finally {
@@ -298,9 +306,13 @@ describe('deadlines', () => {
 
   it('an AbortSignal ends the wait for a connection and for a transaction', async () => {
     const db = createDb({ url: databaseUrl(), env: {}, pool: { max: 1, acquireTimeoutMs: 10_000 } });
-    let release!: () => void;
-    const held = db.transaction(() => new Promise<void>((r) => (release = r)));
-    await new Promise((r) => setTimeout(r, 30));
+    const inside = deferred();
+    const release = deferred();
+    const held = db.transaction(() => {
+      inside.resolve();
+      return release.promise;
+    });
+    await inside.promise;
     const controller = new AbortController();
     const waiting = db.$withSignal(controller.signal).execute(sql`select 1`);
     const inTx = db.$withSignal(controller.signal).transaction(async (tx) => tx.execute(sql`select 1`));
@@ -308,7 +320,7 @@ describe('deadlines', () => {
     expect(await waiting.catch((e: unknown) => e)).toBeInstanceOf(AbortedError);
     expect(await inTx.catch((e: unknown) => e)).toBeInstanceOf(AbortedError);
     expect(db.$stats().waiting).toBe(0);
-    release();
+    release.resolve();
     await held;
     expect((await db.$ping()).ok).toBe(true);
     await db.$close();

@@ -1,5 +1,7 @@
 // Transactions (commit, rollback, expiry, one call at a time), BatchExecuteStatement and
 // concurrency, through the unmodified @aws-sdk/client-rds-data.
+
+import { until } from '@anypg/testkit';
 import {
   BatchExecuteStatementCommand,
   type BatchExecuteStatementCommandInput,
@@ -50,21 +52,25 @@ async function count(table: string): Promise<number> {
   return (await direct.query(`select count(*)::int as n from ${SCHEMA}.${table}`)).rows[0].n;
 }
 
-/** Connections of this endpoint's upstream (application_name) in a transaction right now. */
-async function openTransactionsOnServer(): Promise<number> {
+/**
+ * Endpoint upstream connections (application_name) in a transaction right now whose last statement
+ * touched `table` of this file's schema: only the calling test's own transactions.
+ */
+async function openTransactionsOnServer(table: string): Promise<number> {
   const r = await direct.query(
     `select count(*)::int as n from pg_stat_activity
-     where application_name = 'anypg-local-data-api' and state like 'idle in transaction%' and query like '%${SCHEMA}%'`,
+     where application_name = 'anypg-local-data-api' and state like 'idle in transaction%' and query like $1`,
+    [`%${SCHEMA}.${table} %`],
   );
   return r.rows[0].n;
 }
 
-async function eventually(check: () => Promise<boolean> | boolean, tries = 100, everyMs = 100): Promise<boolean> {
-  for (let i = 0; i < tries; i++) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return false;
+/** Whether `check` comes true before a deadline that grows with the machine's load. */
+async function eventually(check: () => Promise<boolean> | boolean, everyMs = 50): Promise<boolean> {
+  return until('a condition', check, { timeoutMs: 20_000, intervalMs: everyMs }).then(
+    () => true,
+    () => false,
+  );
 }
 
 let api: Awaited<ReturnType<typeof start>>;
@@ -149,16 +155,24 @@ describe('transactions', () => {
   });
 
   it('answers a second call on a busy transaction with "Transaction is still running a query"', async () => {
+    // The first call waits on an advisory lock the test holds, so it is still running for as long
+    // as the test needs, however slow the machine.
+    const key = 0x5eed + (process.pid % 1000);
+    await direct.query('select pg_advisory_lock($1)', [key]);
     const id = await api.begin();
-    const slow = api.exec({ sql: `select pg_sleep(1) as ${SCHEMA}_busy`, transactionId: id });
-    const sleeping = async () =>
+    const slow = api.exec({
+      sql: `select 1 as ${SCHEMA}_busy from (select pg_advisory_xact_lock(${key})) l`,
+      transactionId: id,
+    });
+    const waiting = async () =>
       (
         await direct.query(
           `select count(*)::int as n from pg_stat_activity where state = 'active' and query like '%${SCHEMA}_busy%' and pid <> pg_backend_pid()`,
         )
       ).rows[0].n === 1;
-    expect(await eventually(sleeping, 50, 20)).toBe(true);
+    expect(await eventually(waiting, 20)).toBe(true);
     const second = await failure(api.exec({ sql: 'select 1', transactionId: id }));
+    await direct.query('select pg_advisory_unlock($1)', [key]);
     await slow;
     expect(second).toBeInstanceOf(DatabaseErrorException);
     expect(second!.message).toBe('Transaction is still running a query');
@@ -171,7 +185,7 @@ describe('transactions', () => {
     const short = await start({ transactionTimeoutMs: 800 });
     const id = await short.begin();
     await short.exec({ sql: `insert into ${SCHEMA}.e values (1, 'a')`, transactionId: id });
-    expect(await eventually(() => short.endpoint.stats().expiredTransactions === 1, 100, 50)).toBe(true);
+    expect(await eventually(() => short.endpoint.stats().expiredTransactions === 1)).toBe(true);
     const err = await failure(short.exec({ sql: 'select 1', transactionId: id }));
     expect(err).toBeInstanceOf(TransactionNotFoundException);
     expect(await count('e')).toBe(0);
@@ -194,19 +208,26 @@ describe('transactions', () => {
     const short = await start({ transactionTimeoutMs: 60_000, transactionMaxLifetimeMs: 1000 });
     const id = await short.begin();
     let i = 0;
-    const gone = await eventually(
-      async () => {
-        const err = await failure(
-          short.exec({ sql: `insert into ${SCHEMA}.life values (${i++}, 'x')`, transactionId: id }),
-        );
-        return err instanceof TransactionNotFoundException;
-      },
-      100,
-      50,
-    );
+    const gone = await eventually(async () => {
+      const err = await failure(
+        short.exec({ sql: `insert into ${SCHEMA}.life values (${i++}, 'x')`, transactionId: id }),
+      );
+      return err instanceof TransactionNotFoundException;
+    });
     expect(gone).toBe(true);
     expect(i).toBeGreaterThan(1);
     expect(await count('life')).toBe(0);
+  });
+
+  it('ends a transaction whose lifetime passed during a statement as soon as that statement ends', async () => {
+    const short = await start({ transactionTimeoutMs: 60_000, transactionMaxLifetimeMs: 300 });
+    const id = await short.begin();
+    // The statement outlasts the lifetime: it finishes, and the transaction is then rolled back.
+    await short.exec({ sql: `insert into ${SCHEMA}.life select 1000, 'x' from pg_sleep(0.6)`, transactionId: id });
+    const err = await failure(short.exec({ sql: 'select 1', transactionId: id }));
+    expect(err).toBeInstanceOf(TransactionNotFoundException);
+    expect(await count('life')).toBe(0);
+    expect(short.endpoint.stats().openTransactions).toBe(0);
   });
 
   it('close() rolls back every open transaction and closes its connection', async () => {
@@ -215,9 +236,9 @@ describe('transactions', () => {
     for (const [n, id] of ids.entries()) {
       await closing.exec({ sql: `insert into ${SCHEMA}.closing values (${n}, 'x')`, transactionId: id });
     }
-    expect(await openTransactionsOnServer()).toBe(2);
+    expect(await openTransactionsOnServer('closing')).toBe(2);
     await closing.endpoint.close();
-    expect(await eventually(async () => (await openTransactionsOnServer()) === 0, 50, 50)).toBe(true);
+    expect(await eventually(async () => (await openTransactionsOnServer('closing')) === 0)).toBe(true);
     expect(await count('closing')).toBe(0);
     await closing.endpoint.close(); // twice is fine
   });

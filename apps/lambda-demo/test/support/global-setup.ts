@@ -1,9 +1,10 @@
 // One PostgreSQL server for the whole test run: DATABASE_URL's if set, else an ephemeral embedded
 // one. Each test file gets a database of its own on it (support/db.ts), named with this run's id,
 // and every such database is dropped at the end.
-import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres } from '@anypg/local';
+import { ensureFreshBuild } from '@anypg/testkit';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
@@ -17,10 +18,14 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
-  const handler = fileURLToPath(new URL('../../dist/handler.mjs', import.meta.url));
-  if (!existsSync(handler)) {
-    throw new Error('dist/handler.mjs is missing: run `pnpm --filter @anypg/lambda-demo build` before the tests.');
-  }
+  // The tests run the bundle a user deploys (dist/): never one older than the app or anypg.
+  const app = fileURLToPath(new URL('../..', import.meta.url));
+  const client = fileURLToPath(new URL('../../../../packages/client', import.meta.url));
+  ensureFreshBuild(client);
+  ensureFreshBuild(app, {
+    sources: ['src', 'scripts/build.mjs', join(client, 'dist')],
+    build: [process.execPath, 'scripts/build.mjs'],
+  });
   const runPrefix = `lambda_demo_${process.pid}_${Date.now().toString(36)}`;
   project.provide('runPrefix', runPrefix);
   let stop = async () => {};

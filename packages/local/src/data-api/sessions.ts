@@ -21,6 +21,8 @@ export class Session {
   failure: string | undefined;
   idleTimer: NodeJS.Timeout | undefined;
   lifeTimer: NodeJS.Timeout | undefined;
+  /** Past its maximum lifetime while a statement ran: rolled back when that statement ends. */
+  overLifetime = false;
   constructor(
     readonly id: string,
     readonly client: pg.Client,
@@ -48,7 +50,7 @@ export class Sessions {
     await client.query('BEGIN');
     const session = new Session(randomBytes(48).toString('base64'), client, target, types);
     this.sessions.set(session.id, session);
-    session.lifeTimer = setTimeout(() => void this.expire(session), this.options.maxLifetimeMs);
+    session.lifeTimer = setTimeout(() => void this.expire(session, 'lifetime'), this.options.maxLifetimeMs);
     session.lifeTimer.unref();
     this.touch(session);
     // A connection the server drops ends the transaction: forget it.
@@ -77,7 +79,9 @@ export class Sessions {
         if (released) return;
         released = true;
         session.busy = false;
-        if (this.sessions.get(session.id) === session) this.touch(session);
+        if (this.sessions.get(session.id) !== session) return;
+        if (session.overLifetime) void this.expire(session, 'lifetime');
+        else this.touch(session);
       },
     };
   }
@@ -104,11 +108,13 @@ export class Sessions {
     session.idleTimer.unref();
   }
 
-  private async expire(session: Session) {
+  private async expire(session: Session, why: 'idle' | 'lifetime' = 'idle') {
     if (this.sessions.get(session.id) !== session) return;
     if (session.busy) {
-      // A statement is still running (continueAfterTimeout): the transaction is in use.
-      this.touch(session);
+      // A statement is still running (continueAfterTimeout): the transaction is in use. Past the
+      // idle limit that keeps it; past its lifetime it ends as soon as the statement does.
+      if (why === 'lifetime') session.overLifetime = true;
+      else this.touch(session);
       return;
     }
     this.expired++;

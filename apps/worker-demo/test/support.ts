@@ -56,7 +56,7 @@ export async function setConnectionLimit(limit: number): Promise<void> {
 }
 
 /** Polls until no client backend is connected to the app's database; returns the last stats. */
-export async function waitForNoBackends(maxPolls = 200): Promise<ProbeStats> {
+export async function waitForNoBackends(maxPolls = 1200): Promise<ProbeStats> {
   let last = await stats();
   for (let i = 0; i < maxPolls && last.backends > 0; i++) {
     await new Promise((r) => setTimeout(r, 25));

@@ -50,8 +50,14 @@ export class ConfigurationError extends AnypgError {
 /** No connection could be opened (refused, DNS, TLS, authentication, connect timeout). */
 export class ConnectionError extends AnypgError {
   override name = 'ConnectionError';
-  constructor(message: string, cause?: unknown, retryable = true) {
+  /**
+   * The SQLSTATE when the server itself refused the connection: 53300 too many clients, 28P01 wrong
+   * password, 3D000 no such database, 57P03 starting up. Absent for network failures.
+   */
+  declare readonly sqlstate?: string;
+  constructor(message: string, cause?: unknown, retryable = true, sqlstate?: string) {
     super('CONNECTION_FAILED', message, { cause, retryable, httpStatus: 503 });
+    if (sqlstate !== undefined) (this as { sqlstate?: string }).sqlstate = sqlstate;
   }
 }
 
@@ -230,7 +236,7 @@ export function isRetryable(err: unknown): boolean {
 
 /** The SQLSTATE of an error, if it is (or wraps) a database error. */
 export function sqlstateOf(err: unknown): string | undefined {
-  if (err instanceof DatabaseError) return err.sqlstate;
+  if (err instanceof DatabaseError || err instanceof ConnectionError) return err.sqlstate;
   return undefined;
 }
 

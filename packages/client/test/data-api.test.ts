@@ -498,6 +498,36 @@ describe('data-api retries', () => {
       await expect.poll(() => count('name = $1', [name])).toBe(1);
     });
 
+    it('does not replay a SELECT that calls a writing function: the read-only resend proves it writes', async () => {
+      const fn = uniqueName('da_add');
+      await admin((c) =>
+        c.query(
+          `create function ${fn}(v text) returns int language sql as $$ insert into ${usersName} (name) values (v) returning 1 $$`,
+        ),
+      );
+      try {
+        const name = uniqueName('fn');
+        await d.execute(sql`select 1`);
+        proxy.killAfterNextClientChunk();
+        const err = await d.execute(sql`select ${sql.raw(fn)}(${name}) as n`).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(OutcomeUnknownError);
+        expect((err as Error).message).toMatch(/25006/);
+        expect((err as Error).message).not.toContain(name);
+        await expect.poll(() => count('name = $1', [name])).toBe(1);
+        await expect.poll(() => endpoint.stats().openTransactions).toBe(0);
+      } finally {
+        await admin((c) => c.query(`drop function ${fn}(text)`));
+      }
+    });
+
+    it('the resend of a read whose answer was lost runs READ ONLY', async () => {
+      await d.execute(sql`select 1`);
+      proxy.killAfterNextClientChunk();
+      const res = await d.execute<{ ro: string }>(sql`select current_setting('transaction_read_only') as ro`);
+      expect(res.rows).toEqual([{ ro: 'on' }]);
+      await expect.poll(() => endpoint.stats().openTransactions).toBe(0);
+    });
+
     it('sends a plain read once more when its answer was lost', async () => {
       const retries = d.$stats().retries;
       proxy.killAfterNextClientChunk();

@@ -1,15 +1,17 @@
 // neon-http and neon-ws against the local Neon endpoint (the unmodified Neon driver inside anypg),
 // on a real PostgreSQL. The same statements through pg directly are the oracle.
 import { type NeonEndpoint, startNeonEndpoint } from '@anypg/local';
+import { until } from '@anypg/testkit';
 import { neonConfig } from '@neondatabase/serverless';
 import { eq, sql } from 'drizzle-orm';
 import { pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AnypgDatabase, createDb, DatabaseError, OutcomeUnknownError } from '../src/node.js';
+import { type AnypgDatabase, ConnectionError, createDb, DatabaseError, OutcomeUnknownError } from '../src/node.js';
 import { admin, databaseUrl, uniqueName } from './support/db.js';
 import { startProxy, type TestProxy } from './support/proxy.js';
 
 const table = uniqueName('neon');
+const addRow = uniqueName('neon_add');
 const items = pgTable(table, {
   id: serial('id').primaryKey(),
   name: text('name').notNull().unique(),
@@ -27,6 +29,12 @@ beforeAll(async () => {
       `create table ${table} (id serial primary key, name text not null unique, at timestamptz not null default now())`,
     ),
   );
+  // A function that writes, called from a statement that reads like a SELECT.
+  await admin((c) =>
+    c.query(
+      `create function ${addRow}(v text) returns int language sql as $$ insert into ${table} (name) values (v) returning 1 $$`,
+    ),
+  );
   endpoint = await startNeonEndpoint({ upstream: databaseUrl() });
   // A TCP proxy in front of the endpoint counts HTTP connections.
   proxy = await startProxy(endpoint.port);
@@ -40,7 +48,7 @@ afterAll(async () => {
   await ws?.$close();
   await proxy?.close();
   await endpoint?.close();
-  await admin((c) => c.query(`drop table ${table}`));
+  await admin((c) => c.query(`drop function ${addRow}(text); drop table ${table}`));
 });
 
 describe.each([
@@ -147,6 +155,48 @@ describe('neon-http on the wire', () => {
     }
   });
 
+  it('a SELECT that calls a writing function is not replayed: the read-only resend proves it writes', async () => {
+    const v = uniqueName('fn');
+    await http.execute(sql`select 1`);
+    proxy.killAfterNextClientChunk();
+    const err = await http.execute(sql`select ${sql.raw(addRow)}(${v}) as n`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect((err as Error).message).toMatch(/25006/);
+    expect((err as Error).message).not.toContain(v);
+    const rows = () =>
+      admin(async (c) => (await c.query(`select count(*)::int as n from ${table} where name = $1`, [v])).rows[0].n);
+    await until('the first request to commit', async () => (await rows()) > 0);
+    expect(await rows()).toBe(1);
+  });
+
+  it('the resend of a read whose answer was lost runs READ ONLY', async () => {
+    await http.execute(sql`select 1`);
+    const retries = http.$stats().retries;
+    proxy.killAfterNextClientChunk();
+    const res = await http.execute<{ ro: string }>(sql`select current_setting('transaction_read_only') as ro`);
+    expect(res.rows).toEqual([{ ro: 'on' }]);
+    expect(http.$stats().retries - retries).toBe(1);
+  });
+
+  it('a refused connection is a ConnectionError, safe to retry, even for a write', async () => {
+    const closed = await startProxy(endpoint.port);
+    const port = closed.port;
+    await closed.close(); // nothing listens there now
+    const refused = createDb({
+      url: databaseUrl(),
+      env: {},
+      backend: 'neon-http',
+      neon: { ...endpoint.neonConfig, fetchEndpoint: `http://127.0.0.1:${port}/sql` },
+    });
+    const err = await refused
+      .insert(items)
+      .values({ name: uniqueName('never') })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).retryable).toBe(true);
+    expect(refused.$stats().outcomeUnknown).toBe(0);
+  });
+
   it('a write whose request dies after it was sent is not replayed', async () => {
     const v = uniqueName('w');
     await http.execute(sql`select 1`);
@@ -156,10 +206,10 @@ describe('neon-http on the wire', () => {
       .values({ name: v })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutcomeUnknownError);
-    await new Promise((r) => setTimeout(r, 100));
-    const n = await admin(
-      async (c) => (await c.query(`select count(*)::int as n from ${table} where name = $1`, [v])).rows[0].n,
-    );
-    expect(n).toBe(1);
+    const rows = () =>
+      admin(async (c) => (await c.query(`select count(*)::int as n from ${table} where name = $1`, [v])).rows[0].n);
+    // The server may still be finishing the insert: wait for it, then check it landed once.
+    await until('the insert to commit', async () => (await rows()) > 0);
+    expect(await rows()).toBe(1);
   });
 });

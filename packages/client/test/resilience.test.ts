@@ -10,24 +10,36 @@ import {
   CircuitOpenError,
   ConnectionError,
   createDb,
+  type DatabaseError,
   OutcomeUnknownError,
   PoolExhaustedError,
   type QueryEvent,
+  QueryTimeoutError,
   StatementTimeoutError,
+  sqlstateOf,
 } from '../src/node.js';
+import { isReplaySafe } from '../src/resilience/replay.js';
 import { admin, backendsNamed, databaseUrl, serverPort, uniqueName, viaPort } from './support/db.js';
 import { startProxy, type TestProxy } from './support/proxy.js';
 
 const table = uniqueName('res');
 let proxy: TestProxy;
 
+const addRow = uniqueName('add_row');
+
 beforeAll(async () => {
   await admin((c) => c.query(`create table ${table} (id serial primary key, v text)`));
+  // A function that writes, called from a statement that reads like a SELECT.
+  await admin((c) =>
+    c.query(
+      `create function ${addRow}(v text) returns int language sql as $$ insert into ${table} (v) values (v) returning 1 $$`,
+    ),
+  );
   proxy = await startProxy(serverPort());
 });
 afterAll(async () => {
   await proxy.close();
-  await admin((c) => c.query(`drop table ${table}`));
+  await admin((c) => c.query(`drop function ${addRow}(text); drop table ${table}`));
 });
 
 const countRows = (v: string) =>
@@ -140,6 +152,49 @@ describe('dead connections', () => {
     await db.$close();
   });
 
+  it('a SELECT that calls a writing function is not replayed: the read-only resend proves it writes', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {} });
+    await db.execute(sql`select 1`);
+    const v = uniqueName('fn');
+    proxy.killAfterNextClientChunk();
+    const err = await db.execute(sql`select ${sql.raw(addRow)}(${v}) as n`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect((err as Error).message).toMatch(/25006/);
+    expect(((err as Error).cause as DatabaseError).sqlstate).toBe('25006');
+    expect((err as Error).message).not.toContain(v);
+    await until('the first call to commit', async () => (await countRows(v)) > 0);
+    expect(await countRows(v)).toBe(1);
+    expect(db.$stats()).toMatchObject({ retries: 1, outcomeUnknown: 1 });
+    await db.$close();
+  });
+
+  it('the resend of a read runs inside a READ ONLY transaction', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {} });
+    await db.execute(sql`select 1`);
+    expect((await db.execute(sql`select current_setting('transaction_read_only') as ro`)).rows).toEqual([
+      { ro: 'off' },
+    ]);
+    proxy.killAfterNextClientChunk();
+    const res = await db.execute<{ ro: string }>(sql`select current_setting('transaction_read_only') as ro`);
+    expect(res.rows).toEqual([{ ro: 'on' }]);
+    expect(db.$stats().retries).toBe(1);
+    // The connection it used is back in the pool outside any transaction.
+    expect((await db.execute(sql`select current_setting('transaction_read_only') as ro`)).rows).toEqual([
+      { ro: 'off' },
+    ]);
+    await db.$close();
+  });
+
+  it('several statements in one text are never resent (a COMMIT among them would end READ ONLY)', async () => {
+    const db = createDb({ url: viaPort(proxy.port), env: {} });
+    await db.execute(sql`select 1`);
+    proxy.killAfterNextClientChunk();
+    const err = await db.execute(sql.raw('select 1; select 2')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect(db.$stats().retries).toBe(0);
+    await db.$close();
+  });
+
   it('a COMMIT whose connection dies is reported as outcome unknown', async () => {
     const db = createDb({ url: viaPort(proxy.port), env: {} });
     const v = uniqueName('c');
@@ -209,14 +264,35 @@ describe('limits', () => {
     await db.$close();
   });
 
-  it('the client-side query timeout cancels the statement on the server', async () => {
+  it('the client-side query timeout answers at the deadline and cancels the statement on the server', async () => {
     const db = createDb({ url: databaseUrl(), env: {}, statementTimeoutMs: 0, queryTimeoutMs: 100, pool: { max: 1 } });
     const pid = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
     const err = await db.execute(sql`select pg_sleep(5)`).catch((e: unknown) => e);
-    expect((err as StatementTimeoutError).sqlstate).toBe('57014');
+    expect(err).toBeInstanceOf(QueryTimeoutError);
+    expect((err as QueryTimeoutError).code).toBe('QUERY_TIMEOUT');
+    // The cancelled statement ends on the server, and the same connection serves the next one.
     const after = (await db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`)).rows[0]!.pid;
     expect(after).toBe(pid);
     await db.$close();
+  });
+
+  it('the query timeout is the bound even when the server and the cancel are blackholed', async () => {
+    const limit = 300;
+    const db = createDb({ url: viaPort(proxy.port), env: {}, statementTimeoutMs: 0, queryTimeoutMs: limit });
+    await db.execute(sql`select 1`);
+    proxy.blackhole(true);
+    try {
+      const started = Date.now();
+      const err = await db.execute(sql`select 1`).catch((e: unknown) => e);
+      const took = Date.now() - started;
+      expect(err).toBeInstanceOf(QueryTimeoutError);
+      // Before: the limit plus a fixed 2 s wait for the cancel to be confirmed. The margin is for a
+      // busy machine's late timers; the wait it rules out is 2 s.
+      expect(took).toBeLessThan(limit + 1_500);
+    } finally {
+      proxy.blackhole(false);
+      await db.$close();
+    }
   });
 
   it('the circuit opens after repeated connection failures, fails fast, then probes', async () => {
@@ -244,6 +320,88 @@ describe('limits', () => {
       proxy.refuse(false);
       await db.$close();
     }
+  });
+});
+
+describe('too many clients (SQLSTATE 53300) at connect', () => {
+  const role = uniqueName('limited');
+  const roleUrl = (port: number) => {
+    const u = new URL(viaPort(port));
+    u.username = role;
+    u.password = 'limited-pw';
+    return u.toString();
+  };
+  beforeAll(() => admin((c) => c.query(`create role ${role} login password 'limited-pw' connection limit 1`)));
+  afterAll(() => admin((c) => c.query(`drop role ${role}`)));
+
+  /** Holds the role's only connection slot. */
+  async function holdSlot() {
+    const { default: pg } = await import('pg');
+    const held = new pg.Client({ connectionString: roleUrl(serverPort()) });
+    await held.connect();
+    return held;
+  }
+
+  it('retries the connect with backoff within connectTimeoutMs, and succeeds once a slot frees', async () => {
+    const limiter = await startProxy(serverPort());
+    const held = await holdSlot();
+    const db = createDb({ url: roleUrl(limiter.port), env: {}, pool: { connectTimeoutMs: 20_000 } });
+    try {
+      // (drizzle's query is lazy: then() starts it.)
+      const query = db.execute<{ ok: number }>(sql`select 1 as ok`).then((r) => r);
+      // The server refused a first attempt (an ErrorResponse, 53300, instead of a login)...
+      await until('a refused connect', () => limiter.refusedLogins() > 0);
+      await held.end();
+      // ...and a later one within connectTimeoutMs gets the freed slot.
+      expect((await query).rows).toEqual([{ ok: 1 }]);
+      expect(limiter.connections()).toBeGreaterThan(1);
+      expect(db.$stats()).toMatchObject({ opened: 1, circuit: 'closed' });
+    } finally {
+      await held.end().catch(() => undefined);
+      await db.$close();
+      await limiter.close();
+    }
+  });
+
+  it('fails with a ConnectionError that carries the SQLSTATE once connectTimeoutMs is spent', async () => {
+    const limiter = await startProxy(serverPort());
+    const held = await holdSlot();
+    const db = createDb({ url: roleUrl(limiter.port), env: {}, pool: { connectTimeoutMs: 600 } });
+    try {
+      const err = await db.execute(sql`select 1`).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect((err as ConnectionError).sqlstate).toBe('53300');
+      expect(sqlstateOf(err)).toBe('53300');
+      expect((err as ConnectionError).retryable).toBe(true);
+      expect((err as ConnectionError).httpStatus).toBe(503);
+      expect((err as Error).message).toMatch(/pooler/);
+      expect(limiter.connections()).toBeGreaterThan(1); // it did try again
+    } finally {
+      await held.end();
+      await db.$close();
+      await limiter.close();
+    }
+  });
+});
+
+describe('the replay rule (text check; the READ ONLY resend is the proof)', () => {
+  it.each([
+    ['select 1', true],
+    ['  (select a from t) union (select b from u)', true],
+    ['with x as (select 1) select * from x', true],
+    ["select 'insert into t' as s", true],
+    ['select 1; select 2', false],
+    ['select 1; commit; select 2', false],
+    ['select 1;  ', true],
+    ['insert into t values (1)', false],
+    ['with d as (delete from t returning *) select * from d', false],
+    ['select * from t for update', false],
+    ["select nextval('s')", false],
+    ['select pg_advisory_lock(1)', false],
+    ['select * into t2 from t', false],
+    ['update t set a = 1', false],
+  ])('%s -> %s', (text, safe) => {
+    expect(isReplaySafe(text)).toBe(safe);
   });
 });
 

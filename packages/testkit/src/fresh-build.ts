@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** Newest modification time of the files under `path` (0 when it is missing). */
 function newest(path: string): number {
@@ -44,9 +44,10 @@ export function isBuildStale(packageDir: string, options: FreshBuildOptions = {}
 /** Builds the package when its dist/ is missing or older than its sources. */
 export function ensureFreshBuild(packageDir: string, options: FreshBuildOptions = {}): void {
   if (!isBuildStale(packageDir, options)) return;
+  const typescript = () => createRequire(join(packageDir, 'package.json')).resolve('typescript/package.json');
   const [command, ...args] = options.build ?? [
     process.execPath,
-    createRequire(join(packageDir, 'package.json')).resolve('typescript/bin/tsc'),
+    join(dirname(typescript()), 'bin', 'tsc'),
     '-p',
     'tsconfig.build.json',
   ];

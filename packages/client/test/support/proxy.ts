@@ -15,6 +15,13 @@ export interface TestProxy {
   killAfterNextClientChunk(): void;
   /** Refuse (immediately close) new connections while true. */
   refuse(on: boolean): void;
+  /**
+   * While true, a blackhole: bytes from clients are swallowed (never forwarded) and new connections
+   * are accepted but never connected upstream, as a dead network path or a hung server looks.
+   */
+  blackhole(on: boolean): void;
+  /** Logins the server refused (an ErrorResponse before the first ReadyForQuery), since the start. */
+  refusedLogins(): number;
   /** Destroy every open connection now. */
   dropAll(): void;
   close(): Promise<void>;
@@ -25,6 +32,8 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
   let accepted = 0;
   let killNext = false;
   let refusing = false;
+  let swallowing = false;
+  let refused = 0;
   const open = new Set<Socket>();
   const server: Server = createServer((client) => {
     if (refusing) {
@@ -32,6 +41,14 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
       return;
     }
     accepted++;
+    if (swallowing) {
+      // Accepted, never answered: only the client's own timeout ends it.
+      open.add(client);
+      client.on('data', () => undefined);
+      client.on('error', () => client.destroy());
+      client.on('close', () => open.delete(client));
+      return;
+    }
     const upstream = connect(targetPort, targetHost);
     open.add(client);
     open.add(upstream);
@@ -39,6 +56,7 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
     // from client->server to server->client.
     let lastDirection: 'up' | 'down' | undefined;
     client.on('data', (chunk) => {
+      if (swallowing) return;
       lastDirection = 'up';
       upstream.write(chunk);
       if (killNext) {
@@ -51,7 +69,20 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
         });
       }
     });
+    // Until the login completes, read the server's message types: 'E' before 'Z' is a refusal.
+    let login: Buffer | undefined = Buffer.alloc(0);
     upstream.on('data', (chunk) => {
+      if (login) {
+        login = Buffer.concat([login, chunk]);
+        while (login && login.length >= 5) {
+          const type = String.fromCharCode(login[0]!);
+          const len = login.readInt32BE(1);
+          if (type === 'E') refused++;
+          if (type === 'E' || type === 'Z') login = undefined;
+          else if (login.length >= 1 + len) login = login.subarray(1 + len);
+          else break;
+        }
+      }
       if (lastDirection === 'up') trips++;
       lastDirection = 'down';
       if (!client.destroyed) client.write(chunk);
@@ -82,6 +113,10 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
     refuse: (on) => {
       refusing = on;
     },
+    blackhole: (on) => {
+      swallowing = on;
+    },
+    refusedLogins: () => refused,
     dropAll: () => {
       for (const s of open) s.destroy();
     },

@@ -12,18 +12,21 @@
 //   - throttling and 503: nothing ran; sent again, up to 3 times, after a pause;
 //   - a request that never left (refused, DNS): sent once more;
 //   - no answer after the request may have arrived (reset, 500, 504, anypg's time limit): a plain
-//     read outside a transaction is sent once more; a write fails with OutcomeUnknownError and is
-//     never replayed; inside a transaction the error says the transaction is rolled back.
+//     read outside a transaction is sent once more, inside a READ ONLY transaction so that the
+//     resend cannot write whatever the text hides (OutcomeUnknownError if that fails); a write
+//     fails with OutcomeUnknownError and is never replayed; inside a transaction the error says
+//     the transaction is rolled back.
 import {
   AnypgError,
   abortedError,
   ConnectionError,
   ConnectionLostError,
+  DatabaseError,
   OutcomeUnknownError,
   QueryTimeoutError,
 } from '../../errors.js';
 import type { QueryEventSink } from '../../observe/events.js';
-import { isReplaySafe } from '../../resilience/replay.js';
+import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
   Executor,
@@ -84,6 +87,11 @@ interface CallPolicy {
   position?: (p: number) => number;
   /** What the call is, for messages. */
   what: string;
+  /**
+   * For a read whose call may have reached the database: sends it again where it cannot write (see
+   * resilience/replay.ts). Used instead of a plain resend.
+   */
+  readOnlyResend?: () => Promise<unknown>;
 }
 
 export class DataApiTransport implements Transport {
@@ -279,25 +287,25 @@ export class DataApiTransport implements Transport {
     try {
       const sql = translatePlaceholders(stmt.text);
       const parameters = toParameters(stmt.params, (stmt as TypedStatement).typings, sql.cast);
-      const out = await this.#call<ExecuteOutput>(
-        'ExecuteStatementCommand',
-        {
-          ...this.#base(),
-          sql: sql.text,
-          ...(parameters.length > 0 && { parameters }),
-          ...(transactionId !== undefined && { transactionId }),
-          includeResultMetadata: true,
-          // Strings keep every digit of int8 and numeric.
-          resultSetOptions: { longReturnType: 'STRING', decimalReturnType: 'STRING' },
-        },
-        {
-          replaySafe: transactionId === undefined && isReplaySafe(stmt.text),
-          inTransaction: transactionId !== undefined,
-          signal,
-          position: (p) => sql.originalPosition(p),
-          what: 'the statement',
-        },
-      );
+      const input = (id: string | undefined) => ({
+        ...this.#base(),
+        sql: sql.text,
+        ...(parameters.length > 0 && { parameters }),
+        ...(id !== undefined && { transactionId: id }),
+        includeResultMetadata: true,
+        // Strings keep every digit of int8 and numeric.
+        resultSetOptions: { longReturnType: 'STRING', decimalReturnType: 'STRING' },
+      });
+      const position = (p: number) => sql.originalPosition(p);
+      const resendable = transactionId === undefined && isReplaySafe(stmt.text);
+      const out = await this.#call<ExecuteOutput>('ExecuteStatementCommand', input(transactionId), {
+        replaySafe: false,
+        inTransaction: transactionId !== undefined,
+        signal,
+        position,
+        what: 'the statement',
+        ...(resendable && { readOnlyResend: () => this.#readOnlyResend((id) => input(id), position, signal) }),
+      });
       const result = shape(out, stmt);
       this.#emit(stmt, started, this.#counters.retries > retriesBefore, result);
       return result;
@@ -369,6 +377,10 @@ export class DataApiTransport implements Transport {
           continue;
         }
         // The call may have reached the database.
+        if (policy.readOnlyResend && !resent) {
+          this.#counters.retries++;
+          return (await policy.readOnlyResend()) as T;
+        }
         if (policy.replaySafe && !resent) {
           resent = true;
           this.#counters.retries++;
@@ -404,6 +416,56 @@ export class DataApiTransport implements Transport {
         this.#inFlight--;
         owned?.afterCall();
       }
+    }
+  }
+
+  /**
+   * A read whose first call may have run, sent again inside a READ ONLY transaction: Begin, SET
+   * TRANSACTION READ ONLY, the statement, Commit. If any of it fails, whether the first call took
+   * effect is unknown (a statement that writes fails there with SQLSTATE 25006).
+   */
+  async #readOnlyResend(
+    input: (transactionId: string) => Record<string, unknown>,
+    position: (p: number) => number,
+    signal: AbortSignal | undefined,
+  ): Promise<ExecuteOutput> {
+    const base = this.#base();
+    const ids = { resourceArn: base.resourceArn, secretArn: base.secretArn };
+    let transactionId: string | undefined;
+    try {
+      const begun = await this.#call<{ transactionId?: string }>('BeginTransactionCommand', base, {
+        replaySafe: true,
+        inTransaction: false,
+        signal,
+        what: 'BeginTransaction',
+      });
+      transactionId = begun.transactionId;
+      if (!transactionId) throw new ConnectionError('The Data API began a transaction but returned no transactionId.');
+      const inTx = { replaySafe: false, inTransaction: true, signal, what: 'the statement' };
+      await this.#call('ExecuteStatementCommand', { ...base, sql: 'set transaction read only', transactionId }, inTx);
+      const out = await this.#call<ExecuteOutput>('ExecuteStatementCommand', input(transactionId), {
+        ...inTx,
+        position,
+      });
+      const done = transactionId;
+      transactionId = undefined;
+      // A read-only transaction has nothing to commit: its result stands even if this call fails.
+      await this.#call(
+        'CommitTransactionCommand',
+        { ...ids, transactionId: done },
+        { replaySafe: true, inTransaction: false, signal: undefined, what: 'CommitTransaction' },
+      ).catch(() => undefined);
+      return out;
+    } catch (err) {
+      if (transactionId !== undefined) await this.#rollback(transactionId);
+      this.#counters.outcomeUnknown++;
+      const writes = err instanceof DatabaseError && err.sqlstate === READ_ONLY_VIOLATION;
+      throw new OutcomeUnknownError(
+        writes
+          ? 'The statement may have reached the database, but no answer came; it writes (run again read-only, it failed with SQLSTATE 25006), so the first call may have taken effect. anypg does not replay writes; check the data before running it again.'
+          : `The statement may have reached the database, but no answer came; run again read-only to be safe, it failed too (${(err as AnypgError).code ?? 'error'}), so whether the first call took effect is unknown. Check the data before running it again.`,
+        err,
+      );
     }
   }
 

@@ -5,8 +5,10 @@
 // endpoint runs between BEGIN and COMMIT. An interactive transaction opens a WebSocket session for
 // its duration, because a callback that reads and then writes needs one connection.
 //
-// The driver has no timeout and no retry: each request gets an AbortSignal (timeoutMs), and a
-// request that failed before it was sent, or a plain read, is sent once more.
+// The driver has no timeout and no retry: each request gets an AbortSignal (timeoutMs). A request
+// that failed before it was sent is sent once more; so is a plain read whose answer was lost, as a
+// one-query READ ONLY batch (Neon-Batch-Read-Only), so that the resend cannot write whatever its
+// text hides (see resilience/replay.ts).
 
 import { redactUrl } from '../../config/connection-string.js';
 import type { NeonOptions } from '../../config/options.js';
@@ -22,7 +24,7 @@ import {
   OutcomeUnknownError,
   QueryTimeoutError,
 } from '../../errors.js';
-import { isReplaySafe } from '../../resilience/replay.js';
+import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
   Executor,
@@ -118,27 +120,55 @@ export class NeonHttpTransport implements Transport {
   async query(stmt: Statement): Promise<QueryResult> {
     const { neon, sql } = await this.#driver();
     const started = performance.now();
+    // The first request may have reached the database: the resend runs read-only.
+    let maybeRan = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = (await sql.query(stmt.text, stmt.params as unknown[], {
+        const options = {
           arrayMode: stmt.rowMode === 'array',
           fullResults: true,
           types: parsersFor(neon.types as never, stmt.parse) as never,
-          fetchOptions: routeOptions(this.#route, this.#signal(stmt.signal)),
-        })) as unknown as NeonFullResult;
+        };
+        const fetchOptions = routeOptions(this.#route, this.#signal(stmt.signal));
+        const r = maybeRan
+          ? (
+              (await sql.transaction([sql.query(stmt.text, stmt.params as unknown[], options)] as never, {
+                readOnly: true,
+                fetchOptions,
+              })) as unknown as NeonFullResult[]
+            )[0]!
+          : ((await sql.query(stmt.text, stmt.params as unknown[], {
+              ...options,
+              fetchOptions,
+            })) as unknown as NeonFullResult);
         const result = shape(r);
         this.#emit(stmt, started, attempt > 0, result);
         return result;
       } catch (err) {
-        const mapped = this.#map(err, stmt, attempt);
+        const mapped = maybeRan ? this.#resendFailed(err, stmt) : this.#map(err, stmt, attempt);
         if (mapped === 'retry') {
           this.#counters.retries++;
+          maybeRan = !neverSent(err);
           continue;
         }
         this.#emit(stmt, started, attempt > 0, undefined, mapped);
         throw mapped;
       }
     }
+  }
+
+  /** The read-only resend failed: the first request's outcome is unknown. */
+  #resendFailed(err: unknown, stmt: Statement): AnypgError {
+    if (stmt.signal?.aborted) return abortedError(stmt.signal);
+    const failure = isPostgresError(err) ? databaseErrorFrom(err) : err;
+    this.#counters.outcomeUnknown++;
+    const writes = failure instanceof DatabaseError && failure.sqlstate === READ_ONLY_VIOLATION;
+    return new OutcomeUnknownError(
+      writes
+        ? 'The request to the Neon endpoint failed after it was sent, and the statement writes (run again read-only, it failed with SQLSTATE 25006), so the first request may have taken effect. anypg does not replay writes.'
+        : 'The request to the Neon endpoint failed after it was sent; run again read-only to be safe, it failed too, so whether the first request took effect is unknown.',
+      failure,
+    );
   }
 
   /** The whole batch in one HTTP request, atomic. */
@@ -230,7 +260,7 @@ export class NeonHttpTransport implements Transport {
     if (err instanceof AnypgError) return err;
     const e = err as { code?: unknown; message?: string; sourceError?: unknown; name?: string };
     if (isPostgresError(err)) return databaseErrorFrom(err);
-    const source = e.sourceError as { name?: string; cause?: { code?: string } } | undefined;
+    const source = e.sourceError as { name?: string } | undefined;
     if (stmt.signal?.aborted) return abortedError(stmt.signal);
     if (source?.name === 'TimeoutError' || source?.name === 'AbortError') {
       return new QueryTimeoutError(
@@ -240,7 +270,7 @@ export class NeonHttpTransport implements Transport {
     }
     const status = /HTTP status (\d+)/.exec(e.message ?? '')?.[1];
     // Refused or unresolvable: the request never left, so sending it again is safe.
-    const notSent = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(source?.cause?.code ?? '');
+    const notSent = neverSent(err);
     if (attempt === 0 && (notSent || (status !== '507' && isReplaySafe(stmt.text)))) return 'retry';
     if (status === '507') {
       return new AnypgError(
@@ -250,7 +280,6 @@ export class NeonHttpTransport implements Transport {
       );
     }
     if (notSent) return new ConnectionError(`Could not reach the Neon endpoint for ${this.info.target}.`, err);
-    if (isReplaySafe(stmt.text)) return new ConnectionLostError('The request to the Neon endpoint failed twice.', err);
     this.#counters.outcomeUnknown++;
     return new OutcomeUnknownError(
       `The request to the Neon endpoint failed${status ? ` with HTTP ${status}` : ''} after it was sent, so the statement may or may not have taken effect. anypg does not replay writes.`,
@@ -261,6 +290,29 @@ export class NeonHttpTransport implements Transport {
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
     this.#ctx.events.statement('neon-http', stmt, started, retried, result, error);
   }
+}
+
+/**
+ * Network errors that happen before a request is written: nothing reached the endpoint. Looked for
+ * anywhere in the cause chain (the driver wraps fetch's TypeError, which wraps the socket's error;
+ * a name with several addresses gives an AggregateError of them).
+ */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_NONAME',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function neverSent(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 6) return false;
+  const e = err as { code?: unknown; cause?: unknown; sourceError?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && NOT_SENT_CODES.has(e.code)) return true;
+  if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((x) => neverSent(x, depth + 1))) return true;
+  return neverSent(e.sourceError, depth + 1) || neverSent(e.cause, depth + 1);
 }
 
 function shape(r: NeonFullResult): QueryResult {

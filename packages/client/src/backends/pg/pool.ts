@@ -15,6 +15,7 @@ import {
   abortedError,
   ConnectionError,
   type ConnectionError as ConnectionErrorType,
+  isPostgresError,
   PoolExhaustedError,
 } from '../../errors.js';
 import type { CircuitBreaker } from '../../resilience/breaker.js';
@@ -290,11 +291,18 @@ function connectError(target: string, err: unknown): ConnectionErrorType {
   // with an empty message: fall back to its code.
   const e = err as { message?: string; code?: string };
   const reason = e?.message || e?.code || String(err);
-  const sqlstate = (err as { code?: unknown }).code;
+  const code = (err as { code?: unknown }).code;
+  const sqlstate = isPostgresError(err) ? (code as string) : undefined;
   // Wrong password, unknown role or database: trying again will not help.
   // PgBouncer answers a wrong password or a refused startup parameter with 08P01.
   const permanent =
-    (typeof sqlstate === 'string' && (sqlstate.startsWith('28') || sqlstate === '3D000')) ||
+    (sqlstate !== undefined && (sqlstate.startsWith('28') || sqlstate === '3D000')) ||
     /SASL authentication failed|unsupported startup parameter/.test(reason);
-  return new ConnectionError(`Could not connect to ${target}: ${reason}`, err, !permanent);
+  const advice = sqlstate === TOO_MANY_CONNECTIONS ? ` ${TOO_MANY_ADVICE}` : '';
+  return new ConnectionError(`Could not connect to ${target}: ${reason}${advice}`, err, !permanent, sqlstate);
 }
+
+/** SQLSTATE 53300: the server (or the role, or the database) has no connection slot left. */
+export const TOO_MANY_CONNECTIONS = '53300';
+const TOO_MANY_ADVICE =
+  'The server has no connection slot left (SQLSTATE 53300), even after retrying within connectTimeoutMs: put a pooler in front (RDS Proxy, PgBouncer, Supavisor, Hyperdrive), or lower pool.max or the number of instances.';

@@ -3,15 +3,18 @@
 // Retry rules (the reason this file exists):
 //   - a connection that is found dead before the statement is written is replaced and the
 //     statement sent on the new one (it never reached the server);
-//   - a connection that breaks after the statement was written: a plain read outside a
-//     transaction is sent once more; anything else fails with OutcomeUnknownError and is never
-//     replayed, because it may have taken effect;
+//   - a connection that breaks after the statement was written: a statement whose text is a plain
+//     read outside a transaction is sent once more, inside BEGIN READ ONLY ... COMMIT, so that the
+//     resend cannot write even if the text hides a write (a function that inserts). If that resend
+//     does not complete, the first send may have taken effect: OutcomeUnknownError. Anything else
+//     fails with OutcomeUnknownError at once and is never replayed;
 //   - at most one retry per statement; inside a transaction, none (the server rolled it back).
 import type pg from 'pg';
 import {
   AnypgError,
   abortedError,
   ConnectionLostError,
+  DatabaseError,
   databaseErrorFrom,
   isPostgresError,
   OutcomeUnknownError,
@@ -19,7 +22,7 @@ import {
 } from '../../errors.js';
 import type { QueryEventSink } from '../../observe/events.js';
 import type { CircuitBreaker } from '../../resilience/breaker.js';
-import { isReplaySafe } from '../../resilience/replay.js';
+import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
   Executor,
@@ -31,7 +34,20 @@ import type {
 } from '../../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../../transport/info.js';
 import { parsersFor, type TypeParserSource } from '../../types/parsing.js';
-import { type Conn, type Counters, connectionOf, FreezeAwarePool, type PoolSettings, socketUsable } from './pool.js';
+import {
+  type Conn,
+  type Counters,
+  connectionOf,
+  FreezeAwarePool,
+  type PoolSettings,
+  socketUsable,
+  TOO_MANY_CONNECTIONS,
+} from './pool.js';
+
+/** How long a cancelled statement may take to end before its connection is closed instead. */
+const CANCEL_GRACE_MS = 2000;
+/** The most an answer to an aborted caller waits for the CancelRequest to be handed over. */
+const CANCEL_HANDOFF_MS = 100;
 
 /** A pg-compatible driver: node-postgres, or the Neon driver's WebSocket Client (a pg.Client subclass). */
 export interface PgDriver {
@@ -97,19 +113,36 @@ export class PgTransport implements Transport {
 
   #types: TypeParserSource | undefined;
 
+  /**
+   * Opens a connection. A server that refuses it for want of a slot (53300 too many clients, as a
+   * fan-out of Lambda containers meets first) or because it is starting up (57P03) is asked again
+   * with jittered backoff until connectTimeoutMs is spent: nothing was sent, so trying is safe.
+   */
   async #connect(): Promise<pg.Client> {
     const driver = await this.#opts.driver();
     this.#types ??= driver.types;
     const password = this.#opts.password;
-    // The password is handed over through a function so it is not a plain field of the config.
-    const client = new driver.Client({
-      ...this.#opts.client,
-      password: typeof password === 'function' ? password : () => password ?? '',
-    });
-    // Until the pool attaches its own, keep an early socket error from crashing the process.
-    client.on('error', () => {});
-    await client.connect();
-    return client;
+    const budgetMs = this.#opts.client.connectionTimeoutMillis || 5_000;
+    const deadline = Date.now() + budgetMs;
+    for (let attempt = 0; ; attempt++) {
+      // The password is handed over through a function so it is not a plain field of the config.
+      const client = new driver.Client({
+        ...this.#opts.client,
+        connectionTimeoutMillis: Math.max(1, deadline - Date.now()),
+        password: typeof password === 'function' ? password : () => password ?? '',
+      });
+      // Until the pool attaches its own, keep an early socket error from crashing the process.
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        return client;
+      } catch (err) {
+        const wait = connectBackoffMs(attempt);
+        // Another attempt only while it has time to log in; else the refusal is the answer.
+        if (!serverBusy(err) || Date.now() + wait + MIN_CONNECT_ATTEMPT_MS >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   stats(): PoolStats {
@@ -123,13 +156,15 @@ export class PgTransport implements Transport {
   async query(stmt: Statement): Promise<QueryResult> {
     const started = performance.now();
     let retried = false;
+    // An earlier attempt wrote the statement to a connection that then broke: it may have run.
+    let maybeRan = false;
     try {
       for (;;) {
         const conn = await this.#pool.acquire(stmt.signal);
         const sent = socketUsable(conn.client);
         try {
           if (!sent) throw new Error('connection was closed while idle');
-          const result = await this.#run(conn, stmt);
+          const result = maybeRan ? await this.#runReadOnly(conn, stmt) : await this.#run(conn, stmt);
           this.#pool.release(conn);
           this.#emit(stmt, started, retried, result);
           return result;
@@ -140,6 +175,7 @@ export class PgTransport implements Transport {
             // error (pg refused a parameter) pg may have sent half a message: close it.
             const clientSide = !(isPostgresError(err) || err instanceof AnypgError);
             this.#pool.release(conn, clientSide);
+            if (maybeRan) throw this.#resendFailed(mapError(err));
             if (clientSide) {
               throw new AnypgError(
                 'INVALID_STATEMENT',
@@ -152,10 +188,11 @@ export class PgTransport implements Transport {
           this.#pool.release(conn, true);
           if (!retried && (!sent || isReplaySafe(stmt.text))) {
             retried = true;
+            maybeRan = sent;
             this.#counters.retries++;
             continue;
           }
-          throw this.#lost(err, sent, stmt);
+          throw this.#lost(err, sent || maybeRan);
         }
       }
     } catch (err) {
@@ -163,6 +200,48 @@ export class PgTransport implements Transport {
       this.#emit(stmt, started, retried, undefined, mapped);
       throw mapped;
     }
+  }
+
+  /**
+   * The resend of a read whose first send may have run: inside a READ ONLY transaction, so it cannot
+   * write. A statement that completes there is a read, and its result stands even if the COMMIT of
+   * that empty transaction is lost.
+   */
+  async #runReadOnly(conn: Conn, stmt: Statement): Promise<QueryResult> {
+    const control = (text: string): Statement => ({
+      text,
+      params: [],
+      rowMode: 'array',
+      parse: 'raw',
+      ...(stmt.signal && { signal: stmt.signal }),
+    });
+    await this.#run(conn, control('begin read only'));
+    let result: QueryResult;
+    try {
+      result = await this.#run(conn, stmt);
+    } catch (err) {
+      // The server refused it: end the read-only transaction. Anything else (a timeout, a broken
+      // connection) leaves the connection in that transaction: close it rather than wait.
+      if (isPostgresError(err)) await this.#run(conn, control('rollback')).catch(() => undefined);
+      else conn.broken = true;
+      throw err;
+    }
+    await this.#run(conn, control('commit')).catch(() => {
+      conn.broken = true;
+    });
+    return result;
+  }
+
+  /** The read-only resend did not complete: whether the first send took effect cannot be known. */
+  #resendFailed(err: AnypgError): OutcomeUnknownError {
+    this.#counters.outcomeUnknown++;
+    const writes = err instanceof DatabaseError && err.sqlstate === READ_ONLY_VIOLATION;
+    return new OutcomeUnknownError(
+      writes
+        ? 'The connection broke after the statement was sent, and the statement writes (run again read-only, it failed with SQLSTATE 25006), so the first send may have taken effect. anypg does not replay writes. Check the data before running it again.'
+        : `The connection broke after the statement was sent; run again read-only to be safe, it failed too (${err.code}), so whether the first send took effect is unknown. Check the data before running it again.`,
+      err,
+    );
   }
 
   async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
@@ -227,7 +306,7 @@ export class PgTransport implements Transport {
           throw mapError(err);
         }
         this.#pool.release(conn, true);
-        if (attempt > 0) throw this.#lost(err, false, begin);
+        if (attempt > 0) throw this.#lost(err, false);
         this.#counters.retries++;
       }
     }
@@ -279,10 +358,11 @@ export class PgTransport implements Transport {
     return t;
   }
 
-  #lost(err: unknown, sent: boolean, stmt: Statement): AnypgError {
-    if (!sent || isReplaySafe(stmt.text)) {
+  /** A connection broke and the statement will not be sent again. */
+  #lost(err: unknown, mayHaveRun: boolean): AnypgError {
+    if (!mayHaveRun) {
       return new ConnectionLostError(
-        'The database connection broke twice in a row before the statement could complete; it did not take effect. Check the database and network, then retry.',
+        'The database connection broke twice in a row before the statement could be sent; it did not take effect. Check the database and network, then retry.',
         err,
       );
     }
@@ -310,44 +390,49 @@ export class PgTransport implements Transport {
     if (!limit && !signal) return shaped;
     return new Promise<QueryResult>((resolve, reject) => {
       let settled = false;
-      // Cancel on the server, then give it a moment to answer (57014) before giving up on the connection.
-      const stop = (err: AnypgError) => {
+      // Past the deadline: answer, and cancel the statement on the server in the background.
+      const stop = (err: AnypgError, waitForHandoff: boolean) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         const cancelled = this.#cancel(conn);
         // The connection returns to the pool once the cancelled statement has ended, or is closed
-        // if the server does not confirm the cancel within the grace period.
+        // if the server does not end it within the grace period. Nobody waits for that.
         let graceOver!: () => void;
         const grace = setTimeout(() => {
           conn.broken = true;
           graceOver();
+        }, CANCEL_GRACE_MS);
+        grace.unref?.();
+        const ended = () => clearTimeout(grace);
+        conn.settling = Promise.race([shaped.then(ended, ended), new Promise<void>((r) => (graceOver = r))]);
+        if (!waitForHandoff) {
           finish(() => reject(err));
-        }, 2000);
-        conn.settling = Promise.race([
-          shaped.then(
-            () => clearTimeout(grace),
-            () => clearTimeout(grace),
-          ),
-          new Promise<void>((r) => (graceOver = r)),
-        ]);
-        // The caller's deadline: answer once the CancelRequest has been handed to the server, not
-        // before (a Lambda frozen right after the answer would otherwise never send it).
-        if (signal?.aborted) void cancelled.finally(() => finish(() => reject(err)));
+          return;
+        }
+        // The caller's deadline (a Lambda's remaining time, say): answer once the CancelRequest is
+        // handed to the server, so a container frozen right after the answer still sends it, but
+        // never more than CANCEL_HANDOFF_MS later (a blackholed server takes the connect timeout).
+        const bound = setTimeout(() => finish(() => reject(err)), CANCEL_HANDOFF_MS);
+        void cancelled.finally(() => {
+          clearTimeout(bound);
+          finish(() => reject(err));
+        });
       };
       const finish = (f: () => void) => {
         if (settled) return;
         settled = true;
         f();
       };
-      const onAbort = () => stop(abortedError(signal!));
+      const onAbort = () => stop(abortedError(signal!), true);
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = limit
         ? setTimeout(
             () =>
               stop(
                 new QueryTimeoutError(
-                  `The statement did not finish within queryTimeoutMs (${limit} ms) and the server did not confirm the cancel; the connection was closed. Whether a write took effect is unknown.`,
+                  `The statement did not finish within queryTimeoutMs (${limit} ms): anypg stopped waiting and asked the server to cancel it. Whether a write took effect is unknown.`,
                 ),
+                false,
               ),
             limit,
           )
@@ -411,6 +496,19 @@ function shape(result: pg.QueryResult | pg.QueryResult[]): QueryResult {
     fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
     rows: r.rows,
   };
+}
+
+/** The least time left in connectTimeoutMs worth another connect attempt (a login takes a few ms). */
+const MIN_CONNECT_ATTEMPT_MS = 150;
+
+/** The server refused the connection for a moment: no slot free, or still starting up. */
+function serverBusy(err: unknown): boolean {
+  return isPostgresError(err) && (err.code === TOO_MANY_CONNECTIONS || err.code === '57P03');
+}
+
+/** Full jitter over an exponential ceiling (25 ms doubling to 1 s): a fan-out does not retry in step. */
+function connectBackoffMs(attempt: number): number {
+  return Math.round(Math.random() * Math.min(1_000, 25 * 2 ** attempt));
 }
 
 function mapError(err: unknown): AnypgError {

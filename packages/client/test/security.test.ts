@@ -4,23 +4,7 @@ import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError, ConnectionError, createDb } from '../src/node.js';
 import { databaseUrl } from './support/db.js';
-
-/** Every way an error or object could show a secret: message, stack, cause chain, JSON, inspect. */
-function everyRendering(value: unknown): string {
-  const parts: string[] = [inspect(value, { depth: 10, showHidden: true })];
-  try {
-    parts.push(JSON.stringify(value) ?? '');
-  } catch {
-    // circular: inspect covers it
-  }
-  let e: unknown = value;
-  for (let i = 0; e && i < 10; i++) {
-    const err = e as { message?: unknown; stack?: unknown; cause?: unknown };
-    parts.push(String(err.message ?? ''), String(err.stack ?? ''));
-    e = err.cause;
-  }
-  return parts.join('\n');
-}
+import { everyRendering } from './support/renderings.js';
 
 const PASSWORDS = [
   'p@ss',

@@ -31,12 +31,23 @@ export function parseConnectionString(value: string, option = 'url'): Connection
       `${option} must start with postgresql:// or postgres:// (got ${scheme ? `${scheme}://` : 'no scheme'}). Key=value connection strings are not supported: use the URL form.`,
     );
   }
+  // An '@' after the end of the authority means the user info itself holds a '/', '?' or '#':
+  // postgresql://admin:2024/Summer@db.example.com/app would parse as host `admin`, port 2024 and
+  // database `Summer@db.example.com/app`, putting the password in messages and DNS lookups.
+  const rest = value.slice(value.indexOf('://') + 3);
+  const authorityEnd = rest.search(/[/?#]/);
+  if (authorityEnd >= 0 && rest.indexOf('@', authorityEnd) >= 0) {
+    const cut = rest[authorityEnd]!;
+    throw new ConfigurationError(
+      option,
+      `${option} is ambiguous: an '@' comes after a '${cut}', so the user name or password seems to contain a '${cut}' (written ${encodeURIComponent(cut)} when percent-encoded), and the host cannot be told apart from it. If an '@' belongs to the database name or a parameter, write it as %40. ${ENCODE_HINT}`,
+    );
+  }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     // Deliberately no cause: Node's TypeError carries the full input, password included.
-    const rest = value.slice(value.indexOf('://') + 3);
     const userinfo = rest.slice(0, Math.max(0, rest.lastIndexOf('@')));
     const specific = [...'#/?']
       .filter((ch) => userinfo.includes(ch))

@@ -7,6 +7,7 @@
 //
 // Deterministic: a seeded generator, so a failure names a case that can be run again.
 import { createServer } from 'node:net';
+import { budget } from '@anypg/testkit';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { parseConnectionString } from '../src/config/connection-string.js';
@@ -153,28 +154,32 @@ async function exercise(c: Case): Promise<{ outcome: string; renderings: string 
 }
 
 describe('connection strings, fuzzed', () => {
-  it('3,000 generated strings: refused clearly or failing cleanly, never showing a piece of the password', async () => {
-    const cases = generate(3_000, await closedPort());
-    const outcomes = new Map<string, number>();
-    const leaks: string[] = [];
-    // A few at a time: the machine may be busy, and each case is cheap.
-    for (let i = 0; i < cases.length; i += 25) {
-      const batch = cases.slice(i, i + 25);
-      const results = await Promise.all(batch.map((c) => exercise(c)));
-      results.forEach((r, k) => {
-        const c = batch[k]!;
-        outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + 1);
-        const leaked = c.markers.filter((m) => r.renderings.includes(m));
-        if (leaked.length) leaks.push(`case ${c.id} (${r.outcome}) showed ${leaked.join(', ')}`);
-      });
-    }
-    console.log(`[fuzz] outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
-    expect(leaks).toEqual([]);
-    // The generator reached every path: refusals, connect failures, the real server's refusal.
-    expect(outcomes.get('refused') ?? 0).toBeGreaterThan(100);
-    expect(outcomes.get('CONNECTION_FAILED') ?? 0).toBeGreaterThan(1_000);
-    expect(cases.filter((c) => c.realServer).length).toBeGreaterThan(20);
-  });
+  it(
+    '3,000 generated strings: refused clearly or failing cleanly, never showing a piece of the password',
+    async () => {
+      const cases = generate(3_000, await closedPort());
+      const outcomes = new Map<string, number>();
+      const leaks: string[] = [];
+      // A few at a time: the machine may be busy, and each case is cheap.
+      for (let i = 0; i < cases.length; i += 25) {
+        const batch = cases.slice(i, i + 25);
+        const results = await Promise.all(batch.map((c) => exercise(c)));
+        results.forEach((r, k) => {
+          const c = batch[k]!;
+          outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + 1);
+          const leaked = c.markers.filter((m) => r.renderings.includes(m));
+          if (leaked.length) leaks.push(`case ${c.id} (${r.outcome}) showed ${leaked.join(', ')}`);
+        });
+      }
+      console.log(`[fuzz] outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+      expect(leaks).toEqual([]);
+      // The generator reached every path: refusals, connect failures, the real server's refusal.
+      expect(outcomes.get('refused') ?? 0).toBeGreaterThan(100);
+      expect(outcomes.get('CONNECTION_FAILED') ?? 0).toBeGreaterThan(1_000);
+      expect(cases.filter((c) => c.realServer).length).toBeGreaterThan(20);
+    },
+    budget(120_000),
+  ); // about 10 s on an idle machine, 3,000 connection attempts
 
   it('refuses the ambiguous URL of an unencoded "/" in the password, and echoes none of it', () => {
     for (const url of [

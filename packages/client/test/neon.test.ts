@@ -120,7 +120,9 @@ describe('neon-http on the wire', () => {
     const connections = proxy.connections();
     proxy.resetCounts();
     for (let i = 0; i < 10; i++) await http.execute(sql`select ${i}::int`);
-    expect(proxy.connections()).toBe(connections);
+    // At most one new connection: the kept-alive one may have reached fetch's idle limit (about
+    // 4 s) just as the loop began, on a busy machine.
+    expect(proxy.connections() - connections).toBeLessThanOrEqual(1);
     expect(proxy.roundTrips()).toBe(10);
     proxy.resetCounts();
     await http.batch([

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { budget } from '@anypg/testkit';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 import type { WorkerDemoTestContext } from './test/global-setup.js';
@@ -18,6 +19,7 @@ const fromPg = createRequire(createRequire(import.meta.url).resolve('pg/package.
 const pgProtocol = fromPg.resolve('pg-protocol');
 const pgCloudflare = join(dirname(fromPg.resolve('pg-cloudflare/package.json')), 'dist/index.js');
 
+// Time limits bound a failure, they are not targets: a busy machine gets more (see @anypg/testkit).
 const workerd = defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => {
@@ -55,8 +57,8 @@ export default defineConfig({
     ],
   },
   test: {
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: budget(60_000),
+    hookTimeout: budget(60_000),
     projects: [
       { ...workerd, extends: true },
       {
@@ -66,8 +68,8 @@ export default defineConfig({
           name: 'node',
           include: ['test/node/*.test.ts'],
           globalSetup: ['./test/global-setup.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          testTimeout: budget(60_000),
+          hookTimeout: budget(60_000),
         },
       },
     ],

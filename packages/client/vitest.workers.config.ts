@@ -4,6 +4,7 @@
 // reach the Worker as bindings. `pnpm test` runs this after the Node tests.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { budget } from '@anypg/testkit';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import pg from 'pg';
 import { defineConfig } from 'vitest/config';
@@ -72,6 +73,7 @@ async function oracle(url: string, request: Request): Promise<Response> {
   }
 }
 
+// Time limits bound a failure, they are not targets: a busy machine gets more (see @anypg/testkit).
 export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => {
@@ -92,13 +94,13 @@ export default defineConfig({
     globalSetup: ['./test/workers/global-setup.ts'],
     // One file at a time: the isolation test counts the server's sessions, which every file shares.
     fileParallelism: false,
-    testTimeout: 60_000,
+    testTimeout: budget(60_000),
     onUnhandledError(error) {
       if (expectedBarePgRejections > 0 && BARE_PG_REJECTION.test(error.message ?? '')) {
         expectedBarePgRejections--;
         return false;
       }
     },
-    hookTimeout: 60_000,
+    hookTimeout: budget(60_000),
   },
 });

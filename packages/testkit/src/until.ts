@@ -1,7 +1,7 @@
 // Waiting for a condition that an event outside the test's control makes true (a FIN processed, a
 // backend gone from pg_stat_activity, a log line written), polled until it holds or a load-scaled
 // deadline passes. The deadline only bounds a failure: a passing test returns as soon as it holds.
-import { budget } from './budget.js';
+import { budget } from './budget.ts';
 
 export interface UntilOptions {
   /** The deadline at idle, scaled by the load factor. Default 10 s. */

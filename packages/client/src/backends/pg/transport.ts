@@ -124,6 +124,9 @@ export class PgTransport implements Transport {
     const password = this.#opts.password;
     const budgetMs = this.#opts.client.connectionTimeoutMillis || 5_000;
     const deadline = Date.now() + budgetMs;
+    // The server's refusal, once seen, is the reason to report: a later attempt that runs out of
+    // time only happened because of it.
+    let refusal: unknown;
     for (let attempt = 0; ; attempt++) {
       // The password is handed over through a function so it is not a plain field of the config.
       const client = new driver.Client({
@@ -137,9 +140,11 @@ export class PgTransport implements Transport {
         await client.connect();
         return client;
       } catch (err) {
+        if (refusal !== undefined && !isPostgresError(err)) throw refusal;
         const wait = connectBackoffMs(attempt);
         // Another attempt only while it has time to log in; else the refusal is the answer.
         if (!serverBusy(err) || Date.now() + wait + MIN_CONNECT_ATTEMPT_MS >= deadline) throw err;
+        refusal = err;
         await new Promise((r) => setTimeout(r, wait));
       }
     }

@@ -1,7 +1,7 @@
 // What happens when connections die, stall or run out, against a real PostgreSQL. A TCP proxy in
 // front of the server lets a test cut a connection at an exact point or count round trips.
 
-import { deferred, until } from '@anypg/testkit';
+import { budget, deferred, until } from '@anypg/testkit';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -366,7 +366,8 @@ describe('too many clients (SQLSTATE 53300) at connect', () => {
   it('fails with a ConnectionError that carries the SQLSTATE once connectTimeoutMs is spent', async () => {
     const limiter = await startProxy(serverPort());
     const held = await holdSlot();
-    const db = createDb({ url: roleUrl(limiter.port), env: {}, pool: { connectTimeoutMs: 600 } });
+    // Time for a few attempts (each a full login), even on a busy machine.
+    const db = createDb({ url: roleUrl(limiter.port), env: {}, pool: { connectTimeoutMs: budget(1_500) } });
     try {
       const err = await db.execute(sql`select 1`).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectionError);

@@ -249,6 +249,9 @@ describe.each(NAMES)('conformance: %s', (name) => {
     const results = await Promise.allSettled([first, second]);
     const failures = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
     expect(failures).toHaveLength(1);
+    expect(failures[0], `${(failures[0] as Error)?.name}: ${(failures[0] as Error)?.message}`).toBeInstanceOf(
+      DatabaseError,
+    );
     expect((failures[0] as DatabaseError).sqlstate).toBe('40001');
     expect(isRetryable(failures[0])).toBe(true);
   });

@@ -59,6 +59,8 @@ const NO_VALUE = Symbol('AWS::NoValue');
  * The template as CloudFormation would deploy it with these parameter values (others take their
  * defaults): conditions evaluated, Fn::If chosen, AWS::NoValue removed, parameter Refs replaced.
  * Other intrinsics (Fn::Sub, resource Refs, pseudo parameters) are left as they are.
+ * `RuleFailures` lists the AssertDescription of every assertion of the Rules section that fails
+ * with these values: CloudFormation refuses such a stack before creating anything.
  */
 export function resolveTemplate(template: Record<string, any>, values: Record<string, string>): Record<string, any> {
   const params: Record<string, unknown> = {};
@@ -112,5 +114,15 @@ export function resolveTemplate(template: Record<string, any>, values: Record<st
     }
     return out;
   };
-  return { ...template, Resources: evaluate(template.Resources), Outputs: evaluate(template.Outputs ?? {}) };
+  const ruleFailures: string[] = [];
+  for (const rule of Object.values<Record<string, any>>(template.Rules ?? {})) {
+    if (rule.RuleCondition !== undefined && !evaluate(rule.RuleCondition)) continue;
+    for (const a of rule.Assertions ?? []) if (!evaluate(a.Assert)) ruleFailures.push(String(a.AssertDescription));
+  }
+  return {
+    ...template,
+    Resources: evaluate(template.Resources),
+    Outputs: evaluate(template.Outputs ?? {}),
+    RuleFailures: ruleFailures,
+  };
 }

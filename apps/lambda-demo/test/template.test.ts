@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startGateway, startLambda } from '@anypg/local';
+import { budget } from '@anypg/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../src/routes.js';
 import { type CfnLintFinding, cfnLint, describeFinding, findCfnLint } from './support/cfn-lint.js';
@@ -112,7 +113,7 @@ describe('template.yaml', () => {
         writeFileSync(join(dir, BARE), bare);
         files.push(join(dir, BARE));
         findings = await cfnLint(files, ['--include-experimental', '--regions', 'us-east-1', 'eu-west-1']);
-      }, 300_000);
+      }, budget(180_000));
       const of = (file: string) => findings.filter((f) => f.Filename.endsWith(`/${file}`));
 
       it('finds nothing in the file or in any variant: no error, warning or informational finding, experimental rules included', () => {

@@ -94,6 +94,7 @@ describe('template.yaml', () => {
     const name = lint ? `cfn-lint ${lint.version}` : 'skipped: cfn-lint is not installed on this machine';
     describe.skipIf(!lint)(name, () => {
       const BARE = 'bare-conditions.yaml';
+      const MISSPELT = 'misspelt-property.yaml';
       let findings: CfnLintFinding[] = [];
       // One cfn-lint run for every file (its start costs about 3 s of CPU; each file adds less).
       beforeAll(async () => {
@@ -112,13 +113,26 @@ describe('template.yaml', () => {
         expect(bare).not.toBe(text);
         writeFileSync(join(dir, BARE), bare);
         files.push(join(dir, BARE));
+        // A property SAM does not define: the translator (what `sam validate` runs) rejects it.
+        const misspelt = text.replace('      MemorySize: 512\n', '      MemorySize: 512\n      MemorySizee: 512\n');
+        expect(misspelt).not.toBe(text);
+        writeFileSync(join(dir, MISSPELT), misspelt);
+        files.push(join(dir, MISSPELT));
         findings = await cfnLint(files, ['--include-experimental', '--regions', 'us-east-1', 'eu-west-1']);
       }, budget(180_000));
       const of = (file: string) => findings.filter((f) => f.Filename.endsWith(`/${file}`));
 
       it('finds nothing in the file or in any variant: no error, warning or informational finding, experimental rules included', () => {
-        const ours = findings.filter((f) => !f.Filename.endsWith(`/${BARE}`));
+        const ours = findings.filter((f) => ![BARE, MISSPELT].some((file) => f.Filename.endsWith(`/${file}`)));
         expect(ours.map(describeFinding)).toEqual([]);
+      });
+
+      it('runs the SAM transform: a property AWS::Serverless::Function does not define is an error (E0001)', () => {
+        expect(of(MISSPELT).map((f) => `${f.Rule.Id} ${f.Message}`)).toEqual([
+          expect.stringMatching(
+            /^E0001 .*property MemorySizee not defined for resource of type AWS::Serverless::Function/,
+          ),
+        ]);
       });
 
       it('is really checking: the grants under the bare path conditions bring back the three W1030 of the empty ARN defaults', () => {

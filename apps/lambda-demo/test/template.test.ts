@@ -206,6 +206,23 @@ describe('template.yaml', () => {
         expect(resolved(values).RuleFailures, variant).toEqual([]);
     });
 
+    it('refuses the default (us-east-1) extension layer in another region, before Lambda would (Rules)', () => {
+      const proxy = VARIANTS['RDS Proxy path, no VPC']!;
+      const inIreland = (values: Record<string, string>) =>
+        resolveTemplate(template, values, { 'AWS::Region': 'eu-west-1' }).RuleFailures;
+      expect(inIreland(proxy)).toEqual([
+        expect.stringMatching(/^Outside us-east-1, set SecretsExtensionLayerArn to your region's/),
+      ]);
+      const ownLayer =
+        'arn:aws:lambda:eu-west-1:123456789012:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12';
+      expect(inIreland({ ...proxy, SecretsExtensionLayerArn: ownLayer })).toEqual([]);
+      // The Data API path uses no layer.
+      expect(inIreland(VARIANTS['Data API path']!)).toEqual([]);
+      // The rule compares with the parameter's own default, not a copy that could drift.
+      const rule = template.Rules.TheDefaultExtensionLayerIsUsEast1s.Assertions[0].Assert['Fn::Not'][0]['Fn::Equals'];
+      expect(rule[1]).toBe(template.Parameters.SecretsExtensionLayerArn.Default);
+    });
+
     describe('the Data API variant (UseDataApi=true)', () => {
       const values = VARIANTS['Data API path']!;
 

@@ -57,12 +57,17 @@ const NO_VALUE = Symbol('AWS::NoValue');
 
 /**
  * The template as CloudFormation would deploy it with these parameter values (others take their
- * defaults): conditions evaluated, Fn::If chosen, AWS::NoValue removed, parameter Refs replaced.
- * Other intrinsics (Fn::Sub, resource Refs, pseudo parameters) are left as they are.
+ * defaults): conditions evaluated, Fn::If chosen, AWS::NoValue removed, parameter Refs and the
+ * given pseudo parameters (AWS::Region: us-east-1 unless said) replaced. Other intrinsics (Fn::Sub,
+ * resource Refs, other pseudo parameters) are left as they are.
  * `RuleFailures` lists the AssertDescription of every assertion of the Rules section that fails
  * with these values: CloudFormation refuses such a stack before creating anything.
  */
-export function resolveTemplate(template: Record<string, any>, values: Record<string, string>): Record<string, any> {
+export function resolveTemplate(
+  template: Record<string, any>,
+  values: Record<string, string>,
+  pseudo: Record<string, string> = { 'AWS::Region': 'us-east-1' },
+): Record<string, any> {
   const params: Record<string, unknown> = {};
   for (const [name, p] of Object.entries<Record<string, any>>(template.Parameters ?? {})) {
     const raw = values[name] ?? (p.Default === undefined ? undefined : String(p.Default));
@@ -88,7 +93,8 @@ export function resolveTemplate(template: Record<string, any>, values: Record<st
       switch (key) {
         case 'Ref':
           if (arg === 'AWS::NoValue') return NO_VALUE;
-          return arg in params ? params[arg] : node;
+          if (arg in params) return params[arg];
+          return arg in pseudo ? pseudo[arg] : node;
         case 'Condition':
           return condition(arg);
         case 'Fn::If':

@@ -12,6 +12,7 @@ import type { BackendFactories } from './core/context.js';
 import { createDbWith } from './core/create.js';
 import { resolveBackend } from './core/resolve.js';
 import type { AnypgDatabase } from './drizzle/database.js';
+import { defaultNodeTelemetry } from './observe/otel/node-api.js';
 
 const NODE_BACKENDS: BackendFactories = {
   pg: createPgTransport,
@@ -25,5 +26,11 @@ const NODE_BACKENDS: BackendFactories = {
 export function createDb<TSchema extends Record<string, unknown> = Record<string, never>>(
   options: CreateDbOptions<TSchema> = {},
 ): AnypgDatabase<TSchema> {
-  return createDbWith(NODE_BACKENDS, options, resolveBackend, (url) => poolerOf(url, options.pooler));
+  return createDbWith(
+    NODE_BACKENDS,
+    options,
+    resolveBackend,
+    (url) => poolerOf(url, options.pooler),
+    defaultNodeTelemetry,
+  );
 }

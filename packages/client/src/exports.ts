@@ -21,6 +21,9 @@ export {
   sqlstateOf,
 } from './errors.js';
 export type { AnypgWarning, QueryEvent } from './observe/events.js';
+export type { OtelApi } from './observe/otel/api.js';
+export { type OpenTelemetryOptions, openTelemetry } from './observe/otel/telemetry.js';
+export type { Telemetry } from './observe/trace.js';
 export type { RuntimeName } from './runtime/detect.js';
 export type { Field, PoolStats, QueryResult, TransactionConfig } from './transport/contract.js';
 export type { BackendInfo, BackendName, Capabilities } from './transport/info.js';

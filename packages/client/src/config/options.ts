@@ -2,6 +2,7 @@
 
 import { ConfigurationError } from '../errors.js';
 import type { ObserveOptions } from '../observe/events.js';
+import type { Telemetry } from '../observe/trace.js';
 import type { BreakerOptions } from '../resilience/breaker.js';
 import type { RuntimeName } from '../runtime/detect.js';
 import type { BackendName } from '../transport/info.js';
@@ -80,6 +81,11 @@ export interface CreateDbOptions<TSchema extends Record<string, unknown> = Recor
   queryTimeoutMs?: number;
   /** Fail fast after repeated connection failures. Default { failureThreshold: 5, cooldownMs: 10000 }; false turns it off. */
   circuitBreaker?: BreakerOptions | false;
+  /**
+   * Traces and metrics: `openTelemetry(api)` (with `import * as api from '@opentelemetry/api'`).
+   * On Node, default: OpenTelemetry when @opentelemetry/api is installed; elsewhere none. false turns it off.
+   */
+  telemetry?: Telemetry | false;
 }
 
 export interface NeonOptions {

@@ -6,6 +6,7 @@ import type { CreateDbOptions } from '../config/options.js';
 import { type AnypgDatabase, buildDatabase } from '../drizzle/database.js';
 import { ConfigurationError } from '../errors.js';
 import { QueryEventSink } from '../observe/events.js';
+import type { Telemetry } from '../observe/trace.js';
 import { detectRuntime } from '../runtime/detect.js';
 import type { BackendName } from '../transport/info.js';
 import type { BackendFactories } from './context.js';
@@ -19,6 +20,7 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
   options: CreateDbOptions<TSchema>,
   resolve: (input: ResolveInput) => Resolution,
   detectPooler?: (url: ConnectionParts) => { kind: string; evidence: string } | undefined,
+  defaultTelemetry?: () => Telemetry | undefined,
 ): AnypgDatabase<TSchema> {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('options', 'createDb takes an options object, e.g. createDb({ schema }).');
@@ -52,6 +54,7 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
     );
   }
   const factory = factories[resolution.backend]!;
+  const telemetry = telemetryOf(options.telemetry, defaultTelemetry);
   const ctx = {
     options: { ...(options as CreateDbOptions<Record<string, unknown>>), ...(dataApi && { dataApi }) },
     env,
@@ -62,7 +65,11 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
     events: new QueryEventSink(options),
     pooler,
   };
-  const db = buildDatabase(factory(ctx), options);
+  const build = (c: typeof ctx) => {
+    const transport = factory(c);
+    return buildDatabase(telemetry ? telemetry.instrument(transport) : transport, options);
+  };
+  const db = build(ctx);
   const uncached = options.hyperdrive?.uncachedBinding;
   if (resolution.backend === 'hyperdrive' && uncached) {
     const fresh = {
@@ -70,9 +77,21 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
       binding: uncached,
       reason: `${resolution.reason}; $fresh uses ${uncached} (no cache)`,
     };
-    db.$setFresh(buildDatabase(factory({ ...ctx, resolution: fresh }), options));
+    db.$setFresh(build({ ...ctx, resolution: fresh }));
   }
   return db;
+}
+
+function telemetryOf(option: unknown, fallback: (() => Telemetry | undefined) | undefined): Telemetry | undefined {
+  if (option === false) return undefined;
+  if (option === undefined) return fallback?.();
+  if (typeof (option as Partial<Telemetry>)?.instrument !== 'function') {
+    throw new ConfigurationError(
+      'telemetry',
+      "telemetry takes openTelemetry(api) or false: import * as otel from '@opentelemetry/api'; createDb({ telemetry: openTelemetry(otel) }).",
+    );
+  }
+  return option as Telemetry;
 }
 
 /** Data API settings from the environment (the names the AWS docs and SAM templates use). */

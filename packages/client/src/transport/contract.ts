@@ -1,5 +1,6 @@
 // The small contract every backend implements. The Drizzle layer (drizzle/session.ts) speaks only
 // this; a backend is a folder under backends/ that turns these calls into its wire protocol.
+import type { Trace } from '../observe/trace.js';
 import type { BackendInfo, Capabilities } from './info.js';
 
 export interface Field {
@@ -37,6 +38,8 @@ export interface Statement {
    * 'none'), for backends that cannot let the server infer parameter types (the Data API).
    */
   typings?: readonly string[];
+  /** Set when telemetry is on: what the transport reports while it runs the statement (observe/trace.ts). */
+  trace?: Trace;
 }
 
 export interface TransactionConfig {
@@ -71,10 +74,18 @@ export interface PoolStats {
 export interface Transport extends Executor {
   readonly info: BackendInfo;
   readonly capabilities: Capabilities;
-  /** Runs `fn` inside BEGIN ... COMMIT on one session; ROLLBACK when it throws. */
-  transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T>;
+  /**
+   * Runs `fn` inside BEGIN ... COMMIT on one session; ROLLBACK when it throws. `trace` (telemetry
+   * on) gets the connection wait and the BEGIN/COMMIT the transport sends.
+   */
+  transaction<T>(
+    fn: (tx: Executor) => Promise<T>,
+    config?: TransactionConfig,
+    signal?: AbortSignal,
+    trace?: Trace,
+  ): Promise<T>;
   /** Runs the statements atomically in one round trip, where the backend has a primitive for it. */
-  batch?(stmts: Statement[]): Promise<QueryResult[]>;
+  batch?(stmts: Statement[], trace?: Trace): Promise<QueryResult[]>;
   stats(): PoolStats;
   close(): Promise<void>;
 }

@@ -26,6 +26,7 @@ import {
   QueryTimeoutError,
 } from '../../errors.js';
 import type { QueryEventSink } from '../../observe/events.js';
+import type { Trace } from '../../observe/trace.js';
 import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
@@ -92,6 +93,8 @@ interface CallPolicy {
    * resilience/replay.ts). Used instead of a plain resend.
    */
   readOnlyResend?: () => Promise<unknown>;
+  /** Telemetry: each HTTP request and retry of the call is reported here. */
+  trace?: Trace | undefined;
 }
 
 export class DataApiTransport implements Transport {
@@ -157,7 +160,12 @@ export class DataApiTransport implements Transport {
     return this.#statement(stmt, undefined);
   }
 
-  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
+  async transaction<T>(
+    fn: (tx: Executor) => Promise<T>,
+    config?: TransactionConfig,
+    signal?: AbortSignal,
+    trace?: Trace,
+  ): Promise<T> {
     // Validated before anything is sent.
     const begin = beginStatement(config);
     const setTransaction = begin === 'begin' ? undefined : `set transaction${begin.slice('begin'.length)}`;
@@ -165,7 +173,7 @@ export class DataApiTransport implements Transport {
     const started = await this.#call<{ transactionId?: string }>(
       'BeginTransactionCommand',
       { ...base },
-      { replaySafe: true, inTransaction: false, signal, what: 'BeginTransaction' },
+      { replaySafe: true, inTransaction: false, signal, what: 'BeginTransaction', trace },
     );
     const transactionId = started.transactionId;
     if (!transactionId) throw new ConnectionError('The Data API began a transaction but returned no transactionId.');
@@ -191,14 +199,16 @@ export class DataApiTransport implements Transport {
     };
 
     try {
-      if (setTransaction) await tx.query({ text: setTransaction, params: [], rowMode: 'array', parse: 'raw' });
+      if (setTransaction) {
+        await tx.query({ text: setTransaction, params: [], rowMode: 'array', parse: 'raw', ...(trace && { trace }) });
+      }
       let result: T;
       try {
         result = await fn(tx);
       } catch (err) {
         finished = true;
         await queue;
-        await this.#rollback(transactionId);
+        await this.#rollback(transactionId, trace);
         throw err;
       }
       finished = true;
@@ -206,21 +216,21 @@ export class DataApiTransport implements Transport {
       await this.#call(
         'CommitTransactionCommand',
         { resourceArn: base.resourceArn, secretArn: base.secretArn, transactionId },
-        { replaySafe: false, inTransaction: false, signal, what: 'CommitTransaction' },
+        { replaySafe: false, inTransaction: false, signal, what: 'CommitTransaction', trace },
       );
       return result;
     } catch (err) {
       if (!finished) {
         // SET TRANSACTION failed: nothing ran yet.
         finished = true;
-        await this.#rollback(transactionId);
+        await this.#rollback(transactionId, trace);
       }
       throw err;
     }
   }
 
   /** The statements in one transaction: all or nothing, in order. */
-  async batch(stmts: Statement[]): Promise<QueryResult[]> {
+  async batch(stmts: Statement[], trace?: Trace): Promise<QueryResult[]> {
     if (stmts.length === 0) return [];
     // One statement is atomic by itself: one call.
     if (stmts.length === 1) return [await this.query(stmts[0]!)];
@@ -233,6 +243,7 @@ export class DataApiTransport implements Transport {
       },
       undefined,
       signal,
+      trace,
     );
   }
 
@@ -242,7 +253,7 @@ export class DataApiTransport implements Transport {
    * running, the Data API refuses calls on its transaction until it ends: the rollback is tried
    * again in the background, so the transaction does not hold its locks until it expires.
    */
-  async #rollback(transactionId: string): Promise<void> {
+  async #rollback(transactionId: string, trace?: Trace): Promise<void> {
     const base = this.#base();
     const input = { resourceArn: base.resourceArn, secretArn: base.secretArn, transactionId };
     const policy: CallPolicy = {
@@ -250,6 +261,7 @@ export class DataApiTransport implements Transport {
       inTransaction: false,
       signal: undefined,
       what: 'RollbackTransaction',
+      trace,
     };
     const busy = (err: unknown) => /still running/i.test((err as Error)?.message ?? '');
     try {
@@ -304,7 +316,10 @@ export class DataApiTransport implements Transport {
         signal,
         position,
         what: 'the statement',
-        ...(resendable && { readOnlyResend: () => this.#readOnlyResend((id) => input(id), position, signal) }),
+        trace: stmt.trace,
+        ...(resendable && {
+          readOnlyResend: () => this.#readOnlyResend((id) => input(id), position, signal, stmt.trace),
+        }),
       });
       const result = shape(out, stmt);
       this.#emit(stmt, started, this.#counters.retries > retriesBefore, result);
@@ -337,9 +352,16 @@ export class DataApiTransport implements Transport {
       const abortSignal = limit && signal ? AbortSignal.any([limit, signal]) : (limit ?? signal);
       owned?.beforeCall();
       this.#inFlight++;
+      const trace = policy.trace;
+      const call = command.replace(/Command$/, '');
+      const sent = performance.now();
       try {
-        return (await client.send(new Command(input), abortSignal ? { abortSignal } : {})) as T;
+        const send = () => client.send(new Command(input), abortSignal ? { abortSignal } : {});
+        const out = (await (trace ? trace.quiet(send) : send())) as T;
+        trace?.http(sent, performance.now(), call, 200);
+        return out;
       } catch (err) {
+        trace?.http(sent, performance.now(), call, httpStatusOf(err));
         if (signal?.aborted) throw abortedError(signal);
         const failure = classify(err, policy.position);
         if (failure.kind === 'final') throw failure.error;
@@ -355,6 +377,7 @@ export class DataApiTransport implements Transport {
           resumed++;
           this.#counters.resumeWaits++;
           this.#counters.retries++;
+          trace?.retried();
           await sleep(wait, signal);
           resumeDelay *= 2;
           continue;
@@ -367,6 +390,7 @@ export class DataApiTransport implements Transport {
             );
           }
           this.#counters.retries++;
+          trace?.retried();
           await sleep(200 * 2 ** throttled, signal);
           continue;
         }
@@ -374,16 +398,19 @@ export class DataApiTransport implements Transport {
           if (resent) throw new ConnectionError(`Could not reach the Data API endpoint (${this.info.target}).`, err);
           resent = true;
           this.#counters.retries++;
+          trace?.retried();
           continue;
         }
         // The call may have reached the database.
         if (policy.readOnlyResend && !resent) {
           this.#counters.retries++;
+          trace?.retried();
           return (await policy.readOnlyResend()) as T;
         }
         if (policy.replaySafe && !resent) {
           resent = true;
           this.#counters.retries++;
+          trace?.retried();
           continue;
         }
         const why = timedOut ? `no answer came within anypg's limit of ${this.#o.callTimeoutMs} ms` : failure.what;
@@ -428,6 +455,7 @@ export class DataApiTransport implements Transport {
     input: (transactionId: string) => Record<string, unknown>,
     position: (p: number) => number,
     signal: AbortSignal | undefined,
+    trace: Trace | undefined,
   ): Promise<ExecuteOutput> {
     const base = this.#base();
     const ids = { resourceArn: base.resourceArn, secretArn: base.secretArn };
@@ -438,10 +466,11 @@ export class DataApiTransport implements Transport {
         inTransaction: false,
         signal,
         what: 'BeginTransaction',
+        trace,
       });
       transactionId = begun.transactionId;
       if (!transactionId) throw new ConnectionError('The Data API began a transaction but returned no transactionId.');
-      const inTx = { replaySafe: false, inTransaction: true, signal, what: 'the statement' };
+      const inTx = { replaySafe: false, inTransaction: true, signal, what: 'the statement', trace };
       await this.#call('ExecuteStatementCommand', { ...base, sql: 'set transaction read only', transactionId }, inTx);
       const out = await this.#call<ExecuteOutput>('ExecuteStatementCommand', input(transactionId), {
         ...inTx,
@@ -453,7 +482,7 @@ export class DataApiTransport implements Transport {
       await this.#call(
         'CommitTransactionCommand',
         { ...ids, transactionId: done },
-        { replaySafe: true, inTransaction: false, signal: undefined, what: 'CommitTransaction' },
+        { replaySafe: true, inTransaction: false, signal: undefined, what: 'CommitTransaction', trace },
       ).catch(() => undefined);
       return out;
     } catch (err) {
@@ -494,6 +523,12 @@ function shape(out: ExecuteOutput, stmt: Statement): QueryResult {
     fields: fieldsOf(columns),
     rows,
   };
+}
+
+/** The HTTP status of a failed call, when the SDK got a response. */
+function httpStatusOf(err: unknown): number | undefined {
+  const status = (err as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' ? status : undefined;
 }
 
 function capitalize(s: string): string {

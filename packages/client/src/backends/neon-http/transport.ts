@@ -24,6 +24,7 @@ import {
   OutcomeUnknownError,
   QueryTimeoutError,
 } from '../../errors.js';
+import type { Trace } from '../../observe/trace.js';
 import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
@@ -122,7 +123,9 @@ export class NeonHttpTransport implements Transport {
     const started = performance.now();
     // The first request may have reached the database: the resend runs read-only.
     let maybeRan = false;
+    const trace = stmt.trace;
     for (let attempt = 0; ; attempt++) {
+      const sent = performance.now();
       try {
         const options = {
           arrayMode: stmt.rowMode === 'array',
@@ -130,24 +133,29 @@ export class NeonHttpTransport implements Transport {
           types: parsersFor(neon.types as never, stmt.parse) as never,
         };
         const fetchOptions = routeOptions(this.#route, this.#signal(stmt.signal));
-        const r = maybeRan
-          ? (
-              (await sql.transaction([sql.query(stmt.text, stmt.params as unknown[], options)] as never, {
-                readOnly: true,
+        const request = async () =>
+          maybeRan
+            ? (
+                (await sql.transaction([sql.query(stmt.text, stmt.params as unknown[], options)] as never, {
+                  readOnly: true,
+                  fetchOptions,
+                })) as unknown as NeonFullResult[]
+              )[0]!
+            : ((await sql.query(stmt.text, stmt.params as unknown[], {
+                ...options,
                 fetchOptions,
-              })) as unknown as NeonFullResult[]
-            )[0]!
-          : ((await sql.query(stmt.text, stmt.params as unknown[], {
-              ...options,
-              fetchOptions,
-            })) as unknown as NeonFullResult);
+              })) as unknown as NeonFullResult);
+        const r = await (trace ? trace.quiet(request) : request());
+        trace?.http(sent, performance.now(), maybeRan ? 'transaction' : 'query', 200);
         const result = shape(r);
         this.#emit(stmt, started, attempt > 0, result);
         return result;
       } catch (err) {
+        trace?.http(sent, performance.now(), maybeRan ? 'transaction' : 'query', httpStatusOf(err));
         const mapped = maybeRan ? this.#resendFailed(err, stmt) : this.#map(err, stmt, attempt);
         if (mapped === 'retry') {
           this.#counters.retries++;
+          trace?.retried();
           maybeRan = !neverSent(err);
           continue;
         }
@@ -172,7 +180,7 @@ export class NeonHttpTransport implements Transport {
   }
 
   /** The whole batch in one HTTP request, atomic. */
-  async batch(stmts: Statement[]): Promise<QueryResult[]> {
+  async batch(stmts: Statement[], trace?: Trace): Promise<QueryResult[]> {
     const { neon, sql } = await this.#driver();
     const queries = stmts.map((s) =>
       sql.query(s.text, s.params as unknown[], {
@@ -181,26 +189,38 @@ export class NeonHttpTransport implements Transport {
         types: parsersFor(neon.types as never, s.parse) as never,
       }),
     );
+    const sent = performance.now();
     try {
-      const results = (await sql.transaction(queries as never, {
-        fetchOptions: routeOptions(this.#route, this.#signal(stmts[0]?.signal)),
-      })) as unknown as NeonFullResult[];
+      const request = () =>
+        sql.transaction(queries as never, {
+          fetchOptions: routeOptions(this.#route, this.#signal(stmts[0]?.signal)),
+        });
+      const results = (await (trace ? trace.quiet(request) : request())) as unknown as NeonFullResult[];
+      trace?.http(sent, performance.now(), 'transaction', 200);
       return results.map(shape);
     } catch (err) {
+      trace?.http(sent, performance.now(), 'transaction', httpStatusOf(err));
       const mapped = this.#map(err, { text: 'begin', params: [], rowMode: 'array', parse: 'raw' }, 1);
       throw mapped === 'retry' ? new ConnectionLostError('The batch request failed before it was sent.', err) : mapped;
     }
   }
 
   /** An interactive transaction on a WebSocket session that lives as long as the callback. */
-  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
+  async transaction<T>(
+    fn: (tx: Executor) => Promise<T>,
+    config?: TransactionConfig,
+    signal?: AbortSignal,
+    trace?: Trace,
+  ): Promise<T> {
     if (signal?.aborted) throw abortedError(signal);
     const { neon } = await this.#driver();
     const Client = configuredClientClass(neon, this.#opts);
     const client = new Client({ connectionString: this.#url });
     client.on('error', () => {});
+    const connecting = performance.now();
     try {
-      await client.connect();
+      await (trace ? trace.quiet(() => client.connect()) : client.connect());
+      trace?.connected(connecting, performance.now());
     } catch (err) {
       throw new ConnectionError(
         `Could not open a WebSocket session to ${this.info.target}: ${(err as Error).message}`,
@@ -210,12 +230,14 @@ export class NeonHttpTransport implements Transport {
     this.#counters.sessions++;
     const run = async (stmt: Statement): Promise<QueryResult> => {
       try {
-        const r = await client.query({
-          text: stmt.text,
-          values: stmt.params as unknown[],
-          ...(stmt.rowMode === 'array' && { rowMode: 'array' as const }),
-          types: parsersFor(neon.types as never, stmt.parse) as never,
-        });
+        const send = () =>
+          client.query({
+            text: stmt.text,
+            values: stmt.params as unknown[],
+            ...(stmt.rowMode === 'array' && { rowMode: 'array' as const }),
+            types: parsersFor(neon.types as never, stmt.parse) as never,
+          });
+        const r = await (stmt.trace ? stmt.trace.quiet(send) : send());
         return shape(r as unknown as NeonFullResult);
       } catch (err) {
         if (isPostgresError(err)) throw databaseErrorFrom(err);
@@ -225,17 +247,28 @@ export class NeonHttpTransport implements Transport {
         );
       }
     };
+    // BEGIN, COMMIT, ROLLBACK: reported to the transaction's trace.
+    const internal = async (text: string): Promise<void> => {
+      const start = performance.now();
+      try {
+        await run({ text, params: [], rowMode: 'array', parse: 'raw', ...(trace && { trace }) });
+        trace?.internal(text, start, performance.now());
+      } catch (err) {
+        trace?.internal(text, start, performance.now(), err);
+        throw err;
+      }
+    };
     try {
-      await run({ text: beginStatement(config), params: [], rowMode: 'array', parse: 'raw' });
+      await internal(beginStatement(config));
       let result: T;
       try {
         result = await fn({ query: run });
       } catch (err) {
-        await run({ text: 'rollback', params: [], rowMode: 'array', parse: 'raw' }).catch(() => undefined);
+        await internal('rollback').catch(() => undefined);
         throw err;
       }
       try {
-        await run({ text: 'commit', params: [], rowMode: 'array', parse: 'raw' });
+        await internal('commit');
       } catch (err) {
         if (err instanceof DatabaseError) throw err;
         this.#counters.outcomeUnknown++;
@@ -313,6 +346,14 @@ function neverSent(err: unknown, depth = 0): boolean {
   if (typeof e.code === 'string' && NOT_SENT_CODES.has(e.code)) return true;
   if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((x) => neverSent(x, depth + 1))) return true;
   return neverSent(e.sourceError, depth + 1) || neverSent(e.cause, depth + 1);
+}
+
+/** The HTTP status the Neon driver put in its error message, when there was a response. */
+function httpStatusOf(err: unknown): number | undefined {
+  const status = /HTTP status (\d+)/.exec((err as { message?: string } | undefined)?.message ?? '')?.[1];
+  if (status) return Number(status);
+  // A PostgreSQL error: the endpoint answered 400 with the error's fields.
+  return isPostgresError(err) ? 400 : undefined;
 }
 
 function shape(r: NeonFullResult): QueryResult {

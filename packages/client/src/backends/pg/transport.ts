@@ -21,6 +21,7 @@ import {
   QueryTimeoutError,
 } from '../../errors.js';
 import type { QueryEventSink } from '../../observe/events.js';
+import type { Interval, Trace } from '../../observe/trace.js';
 import type { CircuitBreaker } from '../../resilience/breaker.js';
 import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
@@ -112,6 +113,8 @@ export class PgTransport implements Transport {
   }
 
   #types: TypeParserSource | undefined;
+  /** When each connection was opened, until a statement's trace reports it (telemetry). */
+  readonly #connectTimes = new WeakMap<pg.Client, Interval>();
 
   /**
    * Opens a connection. A server that refuses it for want of a slot (53300 too many clients, as a
@@ -137,7 +140,9 @@ export class PgTransport implements Transport {
       // Until the pool attaches its own, keep an early socket error from crashing the process.
       client.on('error', () => {});
       try {
+        const start = performance.now();
         await client.connect();
+        this.#connectTimes.set(client, { start, end: performance.now() });
         return client;
       } catch (err) {
         if (refusal !== undefined && !isPostgresError(err)) throw refusal;
@@ -165,7 +170,7 @@ export class PgTransport implements Transport {
     let maybeRan = false;
     try {
       for (;;) {
-        const conn = await this.#pool.acquire(stmt.signal);
+        const conn = await this.#acquire(stmt.signal, stmt.trace);
         const sent = socketUsable(conn.client);
         try {
           if (!sent) throw new Error('connection was closed while idle');
@@ -195,6 +200,7 @@ export class PgTransport implements Transport {
             retried = true;
             maybeRan = sent;
             this.#counters.retries++;
+            stmt.trace?.retried();
             continue;
           }
           throw this.#lost(err, sent || maybeRan);
@@ -249,8 +255,13 @@ export class PgTransport implements Transport {
     );
   }
 
-  async transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
-    const conn = await this.#beginOnFreshConnection(config, signal);
+  async transaction<T>(
+    fn: (tx: Executor) => Promise<T>,
+    config?: TransactionConfig,
+    signal?: AbortSignal,
+    trace?: Trace,
+  ): Promise<T> {
+    const conn = await this.#beginOnFreshConnection(config, signal, trace);
     const leak = this.#leakTimer();
     let finished = false;
     const tx: Executor = {
@@ -284,11 +295,11 @@ export class PgTransport implements Transport {
         result = await fn(tx);
       } catch (err) {
         finished = true;
-        await this.#rollback(conn);
+        await this.#rollback(conn, trace);
         throw err;
       }
       finished = true;
-      await this.#commit(conn);
+      await this.#commit(conn, trace);
       return result;
     } finally {
       clearTimeout(leak);
@@ -296,14 +307,14 @@ export class PgTransport implements Transport {
   }
 
   /** BEGIN is safe to send again: on a connection that turns out dead, retry once on a new one. */
-  async #beginOnFreshConnection(config?: TransactionConfig, signal?: AbortSignal): Promise<Conn> {
+  async #beginOnFreshConnection(config?: TransactionConfig, signal?: AbortSignal, trace?: Trace): Promise<Conn> {
     const begin: Statement = { text: beginStatement(config), params: [], rowMode: 'array', parse: 'raw' };
     if (signal) begin.signal = signal;
     for (let attempt = 0; ; attempt++) {
-      const conn = await this.#pool.acquire(signal);
+      const conn = await this.#acquire(signal, trace);
       try {
         if (!socketUsable(conn.client)) throw new Error('connection was closed while idle');
-        await this.#run(conn, begin);
+        await this.#runInternal(conn, begin, trace);
         return conn;
       } catch (err) {
         if (socketUsable(conn.client) && !isConnectionFailure(err, conn)) {
@@ -313,13 +324,14 @@ export class PgTransport implements Transport {
         this.#pool.release(conn, true);
         if (attempt > 0) throw this.#lost(err, false);
         this.#counters.retries++;
+        trace?.retried();
       }
     }
   }
 
-  async #commit(conn: Conn): Promise<void> {
+  async #commit(conn: Conn, trace: Trace | undefined): Promise<void> {
     try {
-      await this.#run(conn, { text: 'commit', params: [], rowMode: 'array', parse: 'raw' });
+      await this.#runInternal(conn, { text: 'commit', params: [], rowMode: 'array', parse: 'raw' }, trace);
       this.#pool.release(conn);
     } catch (err) {
       if (!isConnectionFailure(err, conn)) {
@@ -336,13 +348,13 @@ export class PgTransport implements Transport {
     }
   }
 
-  async #rollback(conn: Conn): Promise<void> {
+  async #rollback(conn: Conn, trace: Trace | undefined): Promise<void> {
     if (!socketUsable(conn.client)) {
       this.#pool.release(conn, true);
       return;
     }
     try {
-      await this.#run(conn, { text: 'rollback', params: [], rowMode: 'array', parse: 'raw' });
+      await this.#runInternal(conn, { text: 'rollback', params: [], rowMode: 'array', parse: 'raw' }, trace);
       this.#pool.release(conn);
     } catch {
       this.#pool.release(conn, true);
@@ -378,6 +390,42 @@ export class PgTransport implements Transport {
     );
   }
 
+  /** pool.acquire; with telemetry, also what the statement's trace shows (the wait, a new or replaced connection). */
+  #acquire(signal: AbortSignal | undefined, trace: Trace | undefined): Promise<Conn> {
+    if (!trace) return this.#pool.acquire(signal);
+    return this.#acquireTraced(signal, trace);
+  }
+
+  async #acquireTraced(signal: AbortSignal | undefined, trace: Trace): Promise<Conn> {
+    const start = performance.now();
+    const before = this.#pool.stats();
+    // Approximate with concurrent callers (the counter is the pool's), exact with one (Lambda).
+    const stale = this.#counters.staleReplaced;
+    const conn = await trace.quiet(() => this.#pool.acquire(signal));
+    const connect = this.#connectTimes.get(conn.client);
+    if (connect) this.#connectTimes.delete(conn.client);
+    trace.acquired(start, performance.now(), {
+      staleReplaced: this.#counters.staleReplaced - stale,
+      connect,
+      queued: before.idle === 0 && before.total >= this.#opts.pool.max,
+    });
+    return conn;
+  }
+
+  /** A statement anypg sends by itself (BEGIN, COMMIT, ROLLBACK), reported to the trace. */
+  async #runInternal(conn: Conn, stmt: Statement, trace: Trace | undefined): Promise<QueryResult> {
+    if (!trace) return this.#run(conn, stmt);
+    const start = performance.now();
+    try {
+      const r = await this.#run(conn, { ...stmt, trace });
+      trace.internal(stmt.text, start, performance.now());
+      return r;
+    } catch (err) {
+      trace.internal(stmt.text, start, performance.now(), err);
+      throw err;
+    }
+  }
+
   /** One statement on one connection, bounded by the query timeout and the caller's signal. */
   #run(conn: Conn, stmt: Statement): Promise<QueryResult> {
     const config: pg.QueryConfig & { rowMode?: 'array' } = {
@@ -390,7 +438,11 @@ export class PgTransport implements Transport {
     if (stmt.parse === 'builder') (config as { types?: unknown }).types = parsersFor(this.#types!, 'builder');
     const signal = stmt.signal;
     if (signal?.aborted) return Promise.reject(abortedError(signal));
-    const shaped = (conn.client.query(config) as unknown as Promise<pg.QueryResult>).then(shape);
+    const trace = stmt.trace;
+    const sent = trace
+      ? trace.quiet(() => uninstrumentedQuery(conn.client).call(conn.client, config) as unknown)
+      : conn.client.query(config);
+    const shaped = (sent as unknown as Promise<pg.QueryResult>).then(shape);
     const limit = this.#opts.queryTimeoutMs;
     if (!limit && !signal) return shaped;
     return new Promise<QueryResult>((resolve, reject) => {
@@ -487,6 +539,23 @@ export class PgTransport implements Transport {
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
     this.#opts.events.statement(this.#opts.backendName ?? 'pg', stmt, started, retried, result, error);
   }
+}
+
+/**
+ * Client#query without instrumentation-pg's wrapper, when anypg's own telemetry is on: anypg
+ * records the span and db.client.operation.duration itself, and the wrapper would record a second
+ * duration (its metric ignores the suppressed context) and, with enhancedDatabaseReporting, the
+ * parameter values. OpenTelemetry's instrumentations wrap with shimmer, which keeps the original
+ * function as `__original`.
+ */
+function uninstrumentedQuery(client: pg.Client): (config: pg.QueryConfig) => unknown {
+  const query = client.query as unknown as ((config: pg.QueryConfig) => unknown) & {
+    __wrapped?: boolean;
+    __original?: unknown;
+  };
+  return query.__wrapped === true && typeof query.__original === 'function'
+    ? (query.__original as (config: pg.QueryConfig) => unknown)
+    : query;
 }
 
 /**

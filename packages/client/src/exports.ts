@@ -23,6 +23,7 @@ export {
 export type { AnypgWarning, QueryEvent } from './observe/events.js';
 export type { OtelApi } from './observe/otel/api.js';
 export { type OpenTelemetryOptions, openTelemetry } from './observe/otel/telemetry.js';
+export type { ServerSessions, ServerStats, ServerStatsUnavailable } from './observe/server-stats.js';
 export type { Telemetry } from './observe/trace.js';
 export type { RuntimeName } from './runtime/detect.js';
 export type { Field, PoolStats, QueryResult, TransactionConfig } from './transport/contract.js';

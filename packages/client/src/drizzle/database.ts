@@ -9,6 +9,7 @@ import {
   type RelationalSchemaConfig,
   type TablesRelationalConfig,
 } from 'drizzle-orm/relations';
+import { type ServerStats, serverStats } from '../observe/server-stats.js';
 import type { PoolStats, Transport } from '../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../transport/info.js';
 import { withSignal } from '../transport/with-signal.js';
@@ -94,6 +95,11 @@ export class AnypgDatabase<
   /** Connection counts and counters (opened, stale replaced, acquire timeouts, retries, outcome unknown). */
   $stats(): PoolStats {
     return this.#transport.stats();
+  }
+
+  /** This application's sessions as the server sees them (pg_stat_activity), or why this backend cannot tell. */
+  $serverStats(): Promise<ServerStats> {
+    return serverStats(this.#transport);
   }
 
   /** Health check: one `select 1`. Never throws. */

@@ -34,6 +34,8 @@ interface Contents {
   anypg: string[];
   /** Imports left outside the bundle (node:* builtins, say). */
   external: string[];
+  /** anypg's modules and the packages that put bytes in the output (a module tree-shaken to nothing is listed in `anypg` but not here). */
+  emitted: string[];
 }
 
 function contentsOf(meta: esbuild.Metafile): Contents {
@@ -48,7 +50,11 @@ function contentsOf(meta: esbuild.Metafile): Contents {
     .flatMap((o) => o.imports)
     .filter((i) => i.external)
     .map((i) => i.path);
-  return { packages, anypg, external };
+  const emitted = Object.values(meta.outputs)
+    .flatMap((o) => Object.entries(o.inputs))
+    .filter(([, i]) => i.bytesInOutput > 0)
+    .map(([f]) => packageOf(f) ?? f.replace(/^(\.\.\/)*/, '').replace(/^.*?(dist\/)/, '$1'));
+  return { packages, anypg, external, emitted: [...new Set(emitted)].sort() };
 }
 
 /** esbuild as a Worker bundler would run it: platform neutral, the given export conditions. */
@@ -97,6 +103,30 @@ describe('esbuild, other entries', () => {
     expect(b.external).toEqual([]);
     expect(b.anypg).toContain('dist/backends/neon-http/transport.js');
     expect(b.anypg.filter((f) => /backends\/(hyperdrive|neon-ws|pg|data-api)\//.test(f))).toEqual([]);
+  });
+
+  it('holds no telemetry code and no @opentelemetry package unless the Worker uses openTelemetry', async () => {
+    const plain = await bundle(worker('anypg-edge.js'), ['workerd']);
+    expect(plain.packages.filter((p) => p.startsWith('@opentelemetry/'))).toEqual([]);
+    expect(plain.emitted.filter((f) => f.startsWith('dist/observe/otel/'))).toEqual([]);
+    expect(plain.emitted).toContain('dist/observe/events.js'); // the control: emitted modules are listed
+    // The control: a Worker that passes openTelemetry(api) gets both (and still not the Node lookup).
+    const traced = await bundle(
+      {
+        stdin: {
+          contents: `import * as otel from '@opentelemetry/api';
+            import { createDb, openTelemetry } from 'anypg';
+            export default { fetch: (r, env) => createDb({ env, telemetry: openTelemetry(otel) }).$ping().then((p) => Response.json(p)) };`,
+          resolveDir: bundleDir,
+          loader: 'js',
+        },
+      },
+      ['workerd'],
+    );
+    expect(traced.emitted).toContain('@opentelemetry/api');
+    expect(traced.emitted).toContain('dist/observe/otel/instrument.js');
+    expect(traced.anypg).not.toContain('dist/observe/otel/node-api.js');
+    expect(traced.packages.filter((p) => FORBIDDEN.test(p))).toEqual([]);
   });
 
   it('the check sees pg when a Worker does bundle it (the control)', async () => {

@@ -2,6 +2,7 @@
 // test files and the test Worker (test/workers/app.ts) run in one workerd isolate under miniflare.
 // PostgreSQL and the Neon endpoint run in Node (test/workers/global-setup.ts); their addresses
 // reach the Worker as bindings. `pnpm test` runs this after the Node tests.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { budget } from '@anypg/testkit';
@@ -16,7 +17,8 @@ import { errorFields, tag } from './test/workers/tagged.js';
 // zone: the Node-side oracle has to be in the same zone as the Worker it is compared with.
 process.env.TZ = 'UTC';
 
-const fromPg = createRequire(createRequire(import.meta.url).resolve('pg'));
+const require = createRequire(import.meta.url);
+const fromPg = createRequire(require.resolve('pg'));
 const pgProtocol = fromPg.resolve('pg-protocol/dist/index.js');
 const pgCloudflare = join(dirname(fromPg.resolve('pg-cloudflare/package.json')), 'dist/index.js');
 
@@ -73,6 +75,28 @@ async function oracle(url: string, request: Request): Promise<Response> {
   }
 }
 
+/** Each OpenTelemetry package the SDK pulls in, aliased to its CommonJS entry (resolved from its dependent). */
+function otelCommonJs(): Record<string, string> {
+  const aliases: Record<string, string> = {};
+  const visit = (name: string, from: NodeJS.Require) => {
+    if (aliases[name]) return;
+    const entry = from.resolve(name);
+    aliases[name] = entry;
+    const marker = `node_modules/${name}/`;
+    const pkgDir = entry.slice(0, entry.lastIndexOf(marker) + marker.length);
+    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) {
+      if (dep.startsWith('@opentelemetry/')) visit(dep, createRequire(join(pkgDir, 'package.json')));
+    }
+  };
+  for (const name of ['@opentelemetry/api', '@opentelemetry/sdk-trace-base', '@opentelemetry/context-async-hooks']) {
+    visit(name, require);
+  }
+  return aliases;
+}
+
 // Time limits bound a failure, they are not targets: a busy machine gets more (see @anypg/testkit).
 export default defineConfig({
   plugins: [
@@ -88,7 +112,15 @@ export default defineConfig({
       };
     }),
   ],
-  resolve: { alias: { 'pg-protocol': pgProtocol, 'pg-cloudflare': pgCloudflare } },
+  resolve: {
+    alias: {
+      'pg-protocol': pgProtocol,
+      'pg-cloudflare': pgCloudflare,
+      // The telemetry test's OpenTelemetry packages: their ESM builds import extensionless paths,
+      // which the workers pool cannot resolve; their CommonJS builds load (require() finds the rest).
+      ...otelCommonJs(),
+    },
+  },
   test: {
     include: ['test/workers/**/*.test.ts'],
     globalSetup: ['./test/workers/global-setup.ts'],

@@ -3,11 +3,14 @@
 // Rounds are interleaved so that machine noise hits every contender alike; figures are printed
 // as ratios to raw drizzle. Run: pnpm --filter anypg bench (starts its own PostgreSQL).
 import { startPostgres } from '@anypg/local';
+import * as otel from '@opentelemetry/api';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
-import { createDb } from '../dist/node.js';
+import { createDb, openTelemetry } from '../dist/node.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 400);
@@ -27,8 +30,44 @@ await setup.end();
 const rawPool = new pg.Pool({ connectionString: url, max: 1 });
 const drizzlePool = new pg.Pool({ connectionString: url, max: 1 });
 const raw = drizzle(drizzlePool);
-const anypg = createDb({ url, env: {}, pool: { max: 1 }, statementTimeoutMs: 0, queryTimeoutMs: 0 });
-const anypgDefaults = createDb({ url, env: {}, pool: { max: 1 } });
+// `telemetry: false`: the Node entry would otherwise use @opentelemetry/api, installed here.
+const anypg = createDb({ url, env: {}, pool: { max: 1 }, statementTimeoutMs: 0, queryTimeoutMs: 0, telemetry: false });
+const anypgDefaults = createDb({ url, env: {}, pool: { max: 1 }, telemetry: false });
+
+// Tracing's cost: the API installed and no SDK registered (what the Node entry does by default
+// where the API is installed), and an SDK that records every span and metric. The SDK's exporters
+// discard what they get, so the figure is the instrumentation's and the SDK's, not a network's.
+const discard = { export: (_items, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(discard)] });
+const meterProvider = new MeterProvider({
+  readers: [
+    new PeriodicExportingMetricReader({
+      exporter: { ...discard, selectAggregationTemporality: () => 1 },
+      exportIntervalMillis: 1000,
+    }),
+  ],
+});
+const noSdk = createDb({
+  url,
+  env: {},
+  pool: { max: 1 },
+  statementTimeoutMs: 0,
+  queryTimeoutMs: 0,
+  telemetry: openTelemetry(otel),
+});
+const withSdk = createDb({
+  url,
+  env: {},
+  pool: { max: 1 },
+  statementTimeoutMs: 0,
+  queryTimeoutMs: 0,
+  telemetry: openTelemetry(otel, { tracerProvider, meterProvider }),
+});
+const byPk = (db) => (i) =>
+  db
+    .select()
+    .from(items)
+    .where(sql`${items.id} = ${(i % 100) + 1}`);
 
 const contenders = {
   'raw pg': (i) => rawPool.query('select id, name from bench_items where id = $1', [(i % 100) + 1]),
@@ -47,6 +86,8 @@ const contenders = {
       .select()
       .from(items)
       .where(sql`${items.id} = ${(i % 100) + 1}`),
+  'anypg + otel api, no sdk': byPk(noSdk),
+  'anypg + otel sdk': byPk(withSdk),
 };
 
 const latencies = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
@@ -88,7 +129,19 @@ for (const name of Object.keys(contenders)) {
   );
 }
 
+const self = { p50: pct(latencies.anypg, 50), tput: pct(throughput.anypg, 50) };
+console.log('\ntracing overhead, as ratios to anypg with telemetry off (same run):');
+for (const name of ['anypg + otel api, no sdk', 'anypg + otel sdk']) {
+  const p50 = pct(latencies[name], 50) / self.p50;
+  const tput = pct(throughput[name], 50) / self.tput;
+  console.log(`  ${name.padEnd(26)} p50 x${p50.toFixed(3)}   throughput x${tput.toFixed(3)}`);
+}
+
 await rawPool.end();
+await noSdk.$close();
+await withSdk.$close();
+await tracerProvider.shutdown();
+await meterProvider.shutdown();
 await drizzlePool.end();
 await anypg.$close();
 await anypgDefaults.$close();

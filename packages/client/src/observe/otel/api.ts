@@ -12,6 +12,7 @@ export interface OtelContext {
 }
 
 export interface OtelSpan {
+  spanContext(): { traceId: string };
   setAttribute(key: string, value: AttributeValue): unknown;
   setAttributes(attributes: Attributes): unknown;
   setStatus(status: { code: number; message?: string }): unknown;

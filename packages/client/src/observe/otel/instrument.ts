@@ -45,6 +45,7 @@ export interface InstrumentOptions {
 }
 
 const SUPPRESS_TRACING = 'OpenTelemetry SDK Context Key SUPPRESS_TRACING';
+const INVALID_TRACE_ID = '00000000000000000000000000000000';
 
 /** What every span and operation metric of one client shares. */
 class ClientTelemetry {
@@ -78,6 +79,20 @@ class ClientTelemetry {
       'anypg.backend': info.backend,
     };
     this.instruments = instrumentsOf(meter);
+    // The API's no-op meter (no SDK registered when the client was made) hands out one shared
+    // no-op instrument: then there is nothing to record, ever, for this client.
+    this.metrics = this.instruments.operationDuration !== this.instruments.waitTime;
+  }
+
+  readonly metrics: boolean;
+
+  /**
+   * Nothing records this operation: no SDK behind the tracer (a span with an invalid context, as
+   * the API's no-op tracer makes) and no meter. The statement then runs as if telemetry were off,
+   * which is what keeps an installed API without an SDK nearly free.
+   */
+  idle(op: Operation): boolean {
+    return !op.recording && !this.metrics && op.span.spanContext().traceId === INVALID_TRACE_ID;
   }
 
   /** Span attributes known before the statement runs (samplers see them). */
@@ -241,7 +256,7 @@ export function instrument(
     inner.info.backend !== 'neon-http',
   );
 
-  const statement = async (
+  const statement = (
     stmt: Statement,
     parent: OtelContext,
     run: (s: Statement) => Promise<QueryResult>,
@@ -256,6 +271,16 @@ export function instrument(
       parent,
       started,
     );
+    if (client.idle(op)) return run(stmt);
+    return traced(op, shape, stmt, run);
+  };
+
+  const traced = async (
+    op: Operation,
+    shape: StatementShape,
+    stmt: Statement,
+    run: (s: Statement) => Promise<QueryResult>,
+  ): Promise<QueryResult> => {
     let result: QueryResult | undefined;
     let error: unknown;
     try {
@@ -266,7 +291,7 @@ export function instrument(
       throw err;
     } finally {
       const ended = performance.now();
-      client.recordOperation(shape, started, ended, error);
+      client.recordOperation(shape, op.started, ended, error);
       op.finish(
         ended,
         error,
@@ -276,11 +301,12 @@ export function instrument(
       );
     }
   };
+  const innerQuery = (s: Statement) => inner.query(s);
 
   const view: Transport = {
     info: inner.info,
     capabilities: inner.capabilities,
-    query: (stmt) => statement(stmt, api.context.active(), (s) => inner.query(s)),
+    query: (stmt) => statement(stmt, api.context.active(), innerQuery),
 
     async transaction(fn, config, signal) {
       const started = performance.now();

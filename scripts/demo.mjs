@@ -10,6 +10,8 @@
 // is what that path really opened: the Lambda's one pooled connection, the Data API endpoint's
 // sessions, Hyperdrive's per-request connections (the local binding is a plain pipe: no pooling),
 // the Neon endpoint's upstream pool.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { startLambdaDemo } from '@anypg/lambda-demo/scripts/local.mjs';
 import { startDataApiEndpoint, startNeonEndpoint, startPostgres, startTcpProxy } from '@anypg/local';
 import { applyMigrations, startWorkerDemo } from '@anypg/worker-demo/scripts/local.mjs';
@@ -52,16 +54,26 @@ async function main() {
   const dataApi = await startDataApiEndpoint({ upstream: lambdaDataApi.url });
   closers.push(() => dataApi.close());
 
-  step('starting the Lambda demo (pg) with migrations, in a freezing container');
-  const onLog = process.env.DEMO_VERBOSE ? (line) => step(`  lambda: ${line}`) : undefined;
-  const lambda = await startLambdaDemo({ databaseUrl: lambdaPg.url, functionName: 'notes-demo-pg', onLog });
+  step('starting the Lambda demo (pg) with migrations, in a freezing container, traced');
+  const spans = { pg: [], 'data-api': [] };
+  const onLog = (into) => (line) => {
+    if (line.startsWith('OTEL_SPAN ')) into.push(JSON.parse(line.slice('OTEL_SPAN '.length)));
+    else if (process.env.DEMO_VERBOSE) step(`  lambda: ${line}`);
+  };
+  const lambda = await startLambdaDemo({
+    databaseUrl: lambdaPg.url,
+    functionName: 'notes-demo-pg',
+    onLog: onLog(spans.pg),
+    env: tracingEnv(),
+  });
   closers.push(() => lambda.close());
   step('starting the Lambda demo (Data API)');
   const lambdaViaDataApi = await startLambdaDemo({
     databaseUrl: lambdaDataApi.url,
     functionName: 'notes-demo-data-api',
     migrate: false,
-    onLog,
+    onLog: onLog(spans['data-api']),
+    env: tracingEnv(),
     dataApi: {
       endpoint: dataApi.url,
       resourceArn: dataApi.resourceArn,
@@ -108,10 +120,12 @@ async function main() {
   }
 
   const rows = [];
+  const driven = [];
   for (const t of targets) {
     step(`driving every route of ${t.app} on ${t.backend} (${ROUNDS} rounds)`);
     const before = t.proxy.connections();
     const r = await drive(t.base, t.query);
+    driven.push({ t, r });
     rows.push({
       app: t.app,
       backend: t.backend,
@@ -123,7 +137,48 @@ async function main() {
     });
     for (const e of r.errors.slice(0, 3)) step(`  unexpected: ${e}`);
   }
-  console.table(rows);
+  console.log();
+  printTable(rows);
+
+  // Where the milliseconds of one request go, from the spans anypg recorded (the Lambda rows run
+  // with an OpenTelemetry layer stand-in that writes spans to the function's log). By the time
+  // every target has been driven, each chosen request's span lines have long been read.
+  const breakdown = [];
+  for (const { t, r } of driven) {
+    const list = spans[t.backend];
+    if (t.app !== 'lambda-demo' || !list) {
+      breakdown.push({
+        app: t.app,
+        backend: t.backend,
+        request: 'not traced (the worker-demo passes no telemetry yet)',
+      });
+      continue;
+    }
+    const cold = r.calls[0];
+    const warm = r.calls.find((c, i) => i > r.calls.length / 2 && c.label === 'GET /notes');
+    for (const [call, when] of [
+      [cold, 'first'],
+      [warm, 'warm'],
+    ]) {
+      if (!call) continue;
+      const b = breakdownOf(list, call);
+      breakdown.push({
+        app: t.app,
+        backend: t.backend,
+        request: `${call.label} (${when})`,
+        'total ms': call.ms.toFixed(2),
+        statements: b.statements,
+        connect: ms(b.connect),
+        acquire: ms(b.acquire),
+        query: ms(b.query),
+        HTTP: ms(b.http),
+        'in a transaction': ms(b.transaction),
+        'outside anypg': ms(call.ms - b.total),
+      });
+    }
+  }
+  console.log("\nOne request, span by span (self time of anypg's spans, ms):");
+  printTable(breakdown);
   return rows.every((row) => row.errors === 0);
 }
 
@@ -131,8 +186,10 @@ async function main() {
 async function drive(base, query) {
   const latencies = [];
   const errors = [];
+  const calls = [];
   let requests = 0;
   const call = async (method, path, body, expect) => {
+    const startedAt = performance.timeOrigin + performance.now();
     const t = performance.now();
     const res = await fetch(`${base}${path}${query}`, {
       method,
@@ -141,6 +198,12 @@ async function drive(base, query) {
     });
     const text = await res.text();
     latencies.push(performance.now() - t);
+    calls.push({
+      label: `${method} ${path.replace(/\/\d+$/, '/{id}')}`,
+      startedAt,
+      endedAt: performance.timeOrigin + performance.now(),
+      ms: performance.now() - t,
+    });
     requests++;
     if (res.status !== expect)
       errors.push(`${method} ${path}: ${res.status} (expected ${expect}) ${text.slice(0, 200)}`);
@@ -156,7 +219,61 @@ async function drive(base, query) {
     await call('DELETE', `/notes/${note.id}`, undefined, 204);
     await call('GET', `/notes/${note.id}`, undefined, 404);
   }
-  return { requests, latencies, errors };
+  return { requests, latencies, errors, calls };
+}
+
+/** The environment that preloads the OpenTelemetry layer stand-in (as Lambda layers are: NODE_OPTIONS, NODE_PATH). */
+function tracingEnv() {
+  const client = createRequire(new URL('../packages/client/package.json', import.meta.url));
+  const api = client.resolve('@opentelemetry/api');
+  const layer = fileURLToPath(new URL('../packages/client/examples/otel-stdout-layer.mjs', import.meta.url));
+  return { NODE_OPTIONS: `--import ${layer}`, NODE_PATH: api.slice(0, api.lastIndexOf('/@opentelemetry/api/')) };
+}
+
+/**
+ * The self time of each anypg span that started during one request (requests are sequential),
+ * by kind: a new connection, the wait for one, the statement itself, HTTP requests, and the time
+ * a transaction or batch spent between its statements (the app's code).
+ */
+function breakdownOf(spans, call) {
+  const mine = spans.filter((s) => s.scope === 'anypg' && s.startMs >= call.startedAt && s.startMs <= call.endedAt);
+  const childTime = new Map();
+  for (const s of mine) {
+    if (s.parentSpanId) childTime.set(s.parentSpanId, (childTime.get(s.parentSpanId) ?? 0) + s.durationMs);
+  }
+  const b = { connect: 0, acquire: 0, query: 0, http: 0, transaction: 0, total: 0, statements: 0 };
+  const ids = new Set(mine.map((s) => s.spanId));
+  for (const s of mine) {
+    const self = Math.max(0, s.durationMs - (childTime.get(s.spanId) ?? 0));
+    if (!s.parentSpanId || !ids.has(s.parentSpanId)) b.total += s.durationMs;
+    if (s.name === 'anypg.connect') b.connect += self;
+    else if (s.name === 'anypg.acquire') b.acquire += self;
+    else if (s.name.startsWith('HTTP ')) b.http += self;
+    else if (s.name === 'transaction' || s.name.startsWith('BATCH')) b.transaction += self;
+    else {
+      b.query += self;
+      b.statements++;
+    }
+  }
+  return b;
+}
+
+const ms = (v) => (v > 0.005 ? v.toFixed(2) : '-');
+
+/** A plain aligned table: a header, a rule, one line per row; numbers right-aligned. */
+function printTable(rows) {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (r, c) => (r[c] === undefined ? '' : String(r[c]));
+  const numeric = (c) => rows.every((r) => r[c] === undefined || /^-?[\d.]+$|^-$/.test(cell(r, c)));
+  const width = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+  const line = (values) =>
+    values
+      .map((v, i) => (numeric(columns[i]) ? v.padStart(width[i]) : v.padEnd(width[i])))
+      .join('  ')
+      .trimEnd();
+  console.log(line(columns));
+  console.log(width.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(columns.map((c) => cell(r, c))));
 }
 
 async function freshDatabase(url, name) {

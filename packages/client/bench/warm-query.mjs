@@ -90,18 +90,26 @@ const contenders = {
   'anypg + otel sdk': byPk(withSdk),
 };
 
+// BENCH_CONTENDERS=anypg,'anypg + otel sdk' runs only those (a longer run of fewer contenders).
+const only = process.env.BENCH_CONTENDERS?.split(',').map((n) => n.trim());
+if (only) for (const name of Object.keys(contenders)) if (!only.includes(name)) delete contenders[name];
 const latencies = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+/** Each round's p50 per contender: the telemetry ratios are taken round by round (noise hits both alike). */
+const roundP50 = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 const throughput = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 
 for (const fn of Object.values(contenders)) for (let i = 0; i < 200; i++) await fn(i); // warm up
 
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, fn] of Object.entries(contenders)) {
+    const mine = [];
     for (let i = 0; i < PER_ROUND; i++) {
       const t = performance.now();
       await fn(i);
-      latencies[name].push(performance.now() - t);
+      mine.push(performance.now() - t);
     }
+    latencies[name].push(...mine);
+    roundP50[name].push(pct(mine, 50));
     const t = performance.now();
     let next = 0;
     await Promise.all(
@@ -113,11 +121,12 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-const pct = (xs, p) => {
+function pct(xs, p) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-const base = { p50: pct(latencies['raw drizzle'], 50), tput: pct(throughput['raw drizzle'], 50) };
+}
+const baseName = latencies['raw drizzle'] ? 'raw drizzle' : Object.keys(latencies)[0];
+const base = { p50: pct(latencies[baseName], 50), tput: pct(throughput[baseName], 50) };
 console.log(`warm query (select by primary key), ${ROUNDS} interleaved rounds x ${PER_ROUND} queries, pool max 1`);
 console.log('contender                  p50 ms   p99 ms   p50 / drizzle   throughput q/s (32 callers)   / drizzle');
 for (const name of Object.keys(contenders)) {
@@ -129,12 +138,20 @@ for (const name of Object.keys(contenders)) {
   );
 }
 
-const self = { p50: pct(latencies.anypg, 50), tput: pct(throughput.anypg, 50) };
-console.log('\ntracing overhead, as ratios to anypg with telemetry off (same run):');
-for (const name of ['anypg + otel api, no sdk', 'anypg + otel sdk']) {
-  const p50 = pct(latencies[name], 50) / self.p50;
-  const tput = pct(throughput[name], 50) / self.tput;
-  console.log(`  ${name.padEnd(26)} p50 x${p50.toFixed(3)}   throughput x${tput.toFixed(3)}`);
+if (latencies.anypg) {
+  console.log('\ntracing overhead: median over rounds of (contender / anypg with telemetry off), same round:');
+  for (const name of ['anypg + otel api, no sdk', 'anypg + otel sdk']) {
+    if (!latencies[name]) continue;
+    const p50 = pct(
+      roundP50[name].map((v, r) => v / roundP50.anypg[r]),
+      50,
+    );
+    const tput = pct(
+      throughput[name].map((v, r) => v / throughput.anypg[r]),
+      50,
+    );
+    console.log(`  ${name.padEnd(26)} p50 x${p50.toFixed(3)}   throughput x${tput.toFixed(3)}`);
+  }
 }
 
 await rawPool.end();

@@ -86,7 +86,7 @@ const contenders = {
       .select()
       .from(items)
       .where(sql`${items.id} = ${(i % 100) + 1}`),
-  'anypg + otel api, no sdk': byPk(noSdk),
+  'anypg + otel api (no sdk)': byPk(noSdk),
   'anypg + otel sdk': byPk(withSdk),
 };
 
@@ -140,7 +140,7 @@ for (const name of Object.keys(contenders)) {
 
 if (latencies.anypg) {
   console.log('\ntracing overhead: median over rounds of (contender / anypg with telemetry off), same round:');
-  for (const name of ['anypg + otel api, no sdk', 'anypg + otel sdk']) {
+  for (const name of ['anypg + otel api (no sdk)', 'anypg + otel sdk']) {
     if (!latencies[name]) continue;
     const p50 = pct(
       roundP50[name].map((v, r) => v / roundP50.anypg[r]),

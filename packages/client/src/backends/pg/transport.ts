@@ -115,6 +115,8 @@ export class PgTransport implements Transport {
   #types: TypeParserSource | undefined;
   /** When each connection was opened, until a statement's trace reports it (telemetry). */
   readonly #connectTimes = new WeakMap<pg.Client, Interval>();
+  /** counters.staleReplaced as last reported to a trace. */
+  #staleReported = 0;
 
   /**
    * Opens a connection. A server that refuses it for want of a slot (53300 too many clients, as a
@@ -399,13 +401,16 @@ export class PgTransport implements Transport {
   async #acquireTraced(signal: AbortSignal | undefined, trace: Trace): Promise<Conn> {
     const start = performance.now();
     const before = this.#pool.stats();
-    // Approximate with concurrent callers (the counter is the pool's), exact with one (Lambda).
-    const stale = this.#counters.staleReplaced;
     const conn = await trace.quiet(() => this.#pool.acquire(signal));
     const connect = this.#connectTimes.get(conn.client);
     if (connect) this.#connectTimes.delete(conn.client);
+    // Connections found dead since the last report, at checkout or while idle (an 'end' from the
+    // server read just before this call, after a thaw): this caller is the one that had to replace
+    // them. Exact with one caller at a time (Lambda), approximate with several.
+    const staleReplaced = this.#counters.staleReplaced - this.#staleReported;
+    this.#staleReported = this.#counters.staleReplaced;
     trace.acquired(start, performance.now(), {
-      staleReplaced: this.#counters.staleReplaced - stale,
+      staleReplaced,
       connect,
       queued: before.idle === 0 && before.total >= this.#opts.pool.max,
     });

@@ -84,7 +84,7 @@ async function main() {
   closers.push(() => lambdaViaDataApi.close());
   step('starting the Worker demo in workerd (Hyperdrive and neon-http), with migrations');
   await applyMigrations(workerDbUrl);
-  const worker = await startWorkerDemo({ databaseUrl: hyperdrive.url, neon: neon.neonConfig });
+  const worker = await startWorkerDemo({ databaseUrl: hyperdrive.url, neon: neon.neonConfig, tracing: true });
   closers.push(() => worker.close());
 
   const targets = [
@@ -140,20 +140,13 @@ async function main() {
   console.log();
   printTable(rows);
 
-  // Where the milliseconds of one request go, from the spans anypg recorded (the Lambda rows run
-  // with an OpenTelemetry layer stand-in that writes spans to the function's log). By the time
-  // every target has been driven, each chosen request's span lines have long been read.
+  // Where the milliseconds of one request go, from the spans anypg recorded: the Lambda rows run
+  // with an OpenTelemetry layer stand-in that writes spans to the function's log (by the time every
+  // target has been driven, each chosen request's span lines have long been read); the worker runs
+  // its traced entry, which returns each request's spans with the answer.
   const breakdown = [];
   for (const { t, r } of driven) {
-    const list = spans[t.backend];
-    if (t.app !== 'lambda-demo' || !list) {
-      breakdown.push({
-        app: t.app,
-        backend: t.backend,
-        request: 'not traced (the worker-demo passes no telemetry yet)',
-      });
-      continue;
-    }
+    const list = t.app === 'lambda-demo' ? spans[t.backend] : undefined;
     const cold = r.calls[0];
     const warm = r.calls.find((c, i) => i > r.calls.length / 2 && c.label === 'GET /notes');
     for (const [call, when] of [
@@ -161,7 +154,7 @@ async function main() {
       [warm, 'warm'],
     ]) {
       if (!call) continue;
-      const b = breakdownOf(list, call);
+      const b = breakdownOf(call.spans ?? inWindow(list ?? [], call));
       breakdown.push({
         app: t.app,
         backend: t.backend,
@@ -198,7 +191,9 @@ async function drive(base, query) {
     });
     const text = await res.text();
     latencies.push(performance.now() - t);
+    const trace = res.headers.get('x-anypg-trace');
     calls.push({
+      ...(trace && { spans: JSON.parse(trace) }),
       label: `${method} ${path.replace(/\/\d+$/, '/{id}')}`,
       startedAt,
       endedAt: performance.timeOrigin + performance.now(),
@@ -230,13 +225,18 @@ function tracingEnv() {
   return { NODE_OPTIONS: `--import ${layer}`, NODE_PATH: api.slice(0, api.lastIndexOf('/@opentelemetry/api/')) };
 }
 
+/** The spans that started while the request was in flight (requests are sequential). */
+function inWindow(spans, call) {
+  return spans.filter((s) => s.startMs >= call.startedAt && s.startMs <= call.endedAt);
+}
+
 /**
- * The self time of each anypg span that started during one request (requests are sequential),
+ * The self time of each anypg span of one request,
  * by kind: a new connection, the wait for one, the statement itself, HTTP requests, and the time
  * a transaction or batch spent between its statements (the app's code).
  */
-function breakdownOf(spans, call) {
-  const mine = spans.filter((s) => s.scope === 'anypg' && s.startMs >= call.startedAt && s.startMs <= call.endedAt);
+function breakdownOf(spans) {
+  const mine = spans.filter((s) => s.scope === 'anypg');
   const childTime = new Map();
   for (const s of mine) {
     if (s.parentSpanId) childTime.set(s.parentSpanId, (childTime.get(s.parentSpanId) ?? 0) + s.durationMs);

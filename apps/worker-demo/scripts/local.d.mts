@@ -16,6 +16,8 @@ export interface StartWorkerDemoOptions {
   host?: string;
   /** Default path for requests without ?backend=: 'hyperdrive', 'neon-http' or '' (anypg detects: Hyperdrive). */
   backend?: '' | 'hyperdrive' | 'neon-http';
+  /** Run the traced entry (src/traced.ts): OpenTelemetry on, each answer's anypg spans in `x-anypg-trace`. Default false. */
+  tracing?: boolean;
 }
 
 export interface WorkerDemo {

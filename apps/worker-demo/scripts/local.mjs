@@ -41,7 +41,14 @@ export async function applyMigrations(databaseUrl) {
  * is a local Neon endpoint's settings (`startNeonEndpoint(...).neonConfig`), or omitted for the
  * Hyperdrive path only. Returns the URL it listens on and a close().
  */
-export async function startWorkerDemo({ databaseUrl, neon, port = 0, host = '127.0.0.1', backend = '' } = {}) {
+export async function startWorkerDemo({
+  databaseUrl,
+  neon,
+  port = 0,
+  host = '127.0.0.1',
+  backend = '',
+  tracing = false,
+} = {}) {
   if (typeof databaseUrl !== 'string' || databaseUrl === '') {
     throw new Error('startWorkerDemo needs { databaseUrl }: postgresql://user:password@host:port/database');
   }
@@ -70,6 +77,8 @@ export async function startWorkerDemo({ databaseUrl, neon, port = 0, host = '127
   const worker = await unstable_startWorker({
     config: join(APP_DIR, 'wrangler.jsonc'),
     env: 'local',
+    // tracing: the entry with OpenTelemetry, whose answers carry their spans (x-anypg-trace).
+    ...(tracing && { entrypoint: join(APP_DIR, 'src/traced.ts') }),
     bindings: {
       HYPERDRIVE: {
         type: 'hyperdrive',

@@ -7,6 +7,7 @@
 import { type AnypgDatabase, createDb, type NeonOptions } from 'anypg';
 import pg from 'pg';
 import { schema } from './schema.js';
+import { telemetry } from './telemetry.js';
 import type { DemoBackend } from './validation.js';
 
 /** What wrangler.jsonc binds (a type alias, so it is assignable to anypg's `env` record). */
@@ -38,6 +39,8 @@ export function openDb(env: Env, backend: DemoBackend | undefined): NotesDb {
     // version) finds no binding for an explicit backend: 'hyperdrive' unless it is named.
     ...(env.HYPERDRIVE ? { hyperdrive: { binding: 'HYPERDRIVE' } } : {}),
     applicationName: APPLICATION_NAME,
+    // None in the deployed worker; the local traced entry (src/traced.ts) sets one.
+    telemetry: telemetry(),
     ...(env.NEON_FETCH_ENDPOINT ? { neon: localNeon(env) } : {}),
   });
 }

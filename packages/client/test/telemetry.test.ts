@@ -10,7 +10,14 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { eq, sql } from 'drizzle-orm';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AnypgDatabase, createDb, DatabaseError, type OtelApi, OutcomeUnknownError } from '../src/node.js';
+import {
+  type AnypgDatabase,
+  createDb,
+  DatabaseError,
+  type OtelApi,
+  OutcomeUnknownError,
+  openTelemetry,
+} from '../src/node.js';
 import { admin, databaseUrl, uniqueName } from './support/db.js';
 import { childrenOf, otelHarness, spanText } from './support/otel.js';
 import { startProxy, type TestProxy } from './support/proxy.js';
@@ -428,6 +435,24 @@ describe('metrics', () => {
     await db.$close();
     expect(await h.points('anypg.client.connections.opened')).toEqual([]);
     await h.shutdown();
+  });
+});
+
+describe('an SDK registered after createDb', () => {
+  it('gets the spans from then on (the API without an SDK records nothing, and costs a check)', async () => {
+    const db = createDb({ url, env: {}, telemetry: openTelemetry(otel) });
+    const h = otelHarness();
+    try {
+      await db.execute(sql`select 1`);
+      expect(h.spans()).toEqual([]);
+      expect(otel.trace.setGlobalTracerProvider(h.tracerProvider)).toBe(true);
+      await db.execute(sql`select 2`);
+      expect(h.spans().map((s) => s.name)).toEqual([`SELECT ${role}`]);
+    } finally {
+      otel.trace.disable();
+      await db.$close();
+      await h.shutdown();
+    }
   });
 });
 

@@ -402,8 +402,10 @@ export class PgTransport implements Transport {
     const start = performance.now();
     const before = this.#pool.stats();
     const conn = await trace.quiet(() => this.#pool.acquire(signal));
-    const connect = this.#connectTimes.get(conn.client);
+    // Opened for this call (not earlier, by an untraced one).
+    let connect = this.#connectTimes.get(conn.client);
     if (connect) this.#connectTimes.delete(conn.client);
+    if (connect && connect.start < start) connect = undefined;
     // Connections found dead since the last report, at checkout or while idle (an 'end' from the
     // server read just before this call, after a thaw): this caller is the one that had to replace
     // them. Exact with one caller at a time (Lambda), approximate with several.

@@ -68,7 +68,11 @@ export interface OtelApi {
   trace: {
     getTracer(name: string, version?: string): OtelTracer;
     setSpan(context: OtelContext, span: OtelSpan): OtelContext;
+    /** The global provider: a ProxyTracerProvider whose delegate is the SDK's, once one is registered. */
+    getTracerProvider?(): object;
   };
+  /** `new ProxyTracerProvider().getDelegate()` is the API's no-op provider: what "no SDK registered" looks like. */
+  ProxyTracerProvider?: new () => { getDelegate(): unknown };
   context: {
     active(): OtelContext;
     with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(

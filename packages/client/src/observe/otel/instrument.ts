@@ -42,6 +42,8 @@ import { type StatementShape, shapeOf } from './sql.js';
 export interface InstrumentOptions {
   queryText: boolean;
   poolName: string | undefined;
+  /** The tracer is the API's global one (no tracerProvider option). */
+  globalTracer: boolean;
 }
 
 const SUPPRESS_TRACING = 'OpenTelemetry SDK Context Key SUPPRESS_TRACING';
@@ -63,6 +65,8 @@ class ClientTelemetry {
     info: BackendInfo,
     readonly options: InstrumentOptions,
   ) {
+    this.#noopProvider =
+      options.globalTracer && api.ProxyTracerProvider ? new api.ProxyTracerProvider().getDelegate() : undefined;
     this.suppressKey = api.createContextKey(SUPPRESS_TRACING);
     const where = whereOf(info);
     this.base = defined({
@@ -85,6 +89,19 @@ class ClientTelemetry {
   }
 
   readonly metrics: boolean;
+  /** The API's no-op tracer provider, when anypg uses the global one (no tracerProvider option). */
+  readonly #noopProvider: unknown;
+
+  /**
+   * No SDK is registered (the global provider still delegates to the no-op one) and there is no
+   * meter: nothing can record a statement. Checked before anything else, per statement, since an
+   * SDK may be registered after createDb().
+   */
+  nothingRecords(): boolean {
+    if (this.metrics || this.#noopProvider === undefined) return false;
+    const provider = this.api.trace.getTracerProvider?.() as { getDelegate?(): unknown } | undefined;
+    return provider?.getDelegate?.() === this.#noopProvider;
+  }
 
   /**
    * Nothing records this operation: no SDK behind the tracer (a span with an invalid context, as
@@ -261,6 +278,7 @@ export function instrument(
     parent: OtelContext,
     run: (s: Statement) => Promise<QueryResult>,
   ): Promise<QueryResult> => {
+    if (client.nothingRecords()) return run(stmt);
     const started = performance.now();
     const shape = shapeOf(stmt.text);
     const op = new Operation(

@@ -56,6 +56,7 @@ export function openTelemetry(api: OtelApi, options: OpenTelemetryOptions = {}):
       return instrument(transport, api, tracer, meter, {
         queryText: options.queryText !== 'off',
         poolName: options.poolName,
+        globalTracer: !options.tracerProvider,
       });
     },
   };

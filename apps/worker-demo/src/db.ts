@@ -45,12 +45,11 @@ export function openDb(env: Env, backend: DemoBackend | undefined): NotesDb {
   });
 }
 
-/** Settings for a local Neon endpoint (plain http/ws, SCRAM-friendly login); a deployed worker sets none. */
+/** Settings for a local Neon endpoint (plain http/ws); a deployed worker sets none. */
 function localNeon(env: Env): NeonOptions {
   return {
     fetchEndpoint: env.NEON_FETCH_ENDPOINT,
     ...(env.NEON_WS_PROXY ? { wsProxy: env.NEON_WS_PROXY } : {}),
     useSecureWebSocket: !env.NEON_FETCH_ENDPOINT?.startsWith('http:'),
-    pipelineConnect: false,
   };
 }

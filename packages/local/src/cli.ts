@@ -46,16 +46,20 @@ async function main() {
     console.log(command.usage);
     return;
   }
-  const running = await command.run(rest);
+  // Listen for Ctrl-C before starting: a signal that comes while the command starts (or right
+  // after it printed its settings) still stops everything it started.
+  const started = command.run(rest);
   let closing = false;
   const shutdown = async () => {
     if (closing) return;
     closing = true;
-    await running.close();
+    const running = await started.catch(() => undefined);
+    await running?.close();
     process.exit(0);
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  await started;
 }
 
 main().catch((err: unknown) => {

@@ -61,7 +61,7 @@ describe('startNeonEndpoint', () => {
         fetchEndpoint: `http://${base}/sql`,
         wsProxy: `${base}/v2`,
         useSecureWebSocket: false,
-        pipelineConnect: false,
+        pipelineConnect: 'password',
       });
       expect(endpoint.snippet()).toBe(neonConfigSnippet(endpoint.neonConfig));
       expect(endpoint.snippet().split('\n')).toEqual([
@@ -69,7 +69,6 @@ describe('startNeonEndpoint', () => {
         `neonConfig.fetchEndpoint = 'http://${base}/sql';`,
         `neonConfig.wsProxy = '${base}/v2';`,
         'neonConfig.useSecureWebSocket = false;',
-        'neonConfig.pipelineConnect = false; // the server asks for SCRAM/md5, not a cleartext password',
         `// Node < 22 (no global WebSocket): import ws from 'ws'; neonConfig.webSocketConstructor = ws;`,
       ]);
       expect(endpoint.upstream).toEqual({ host: new URL(url).hostname, port: Number(new URL(url).port) });
@@ -218,12 +217,13 @@ describe('anypg-local neon (CLI)', () => {
     const { child, out } = await runCli(['--upstream', url]);
     try {
       expect(out).toContain('neonConfig.useSecureWebSocket = false;');
-      expect(out).toContain('neonConfig.pipelineConnect = false;');
+      // The endpoint logs in upstream itself: the driver's default pipelined login works with SCRAM.
+      expect(out).not.toContain('pipelineConnect');
       currentFetchEndpoint = setting(out, 'fetchEndpoint');
       expect(await neon(url)`select 5 as five`).toEqual([{ five: 5 }]);
       const client = new Client(url);
       client.neonConfig.wsProxy = setting(out, 'wsProxy');
-      client.neonConfig.pipelineConnect = false;
+      client.neonConfig.pipelineConnect = 'password';
       await client.connect();
       expect((await client.query('select 6 as six')).rows).toEqual([{ six: 6 }]);
       await client.end();
@@ -237,7 +237,7 @@ describe('anypg-local neon (CLI)', () => {
     try {
       const databaseUrl = out.match(/DATABASE_URL=(\S+)/)?.[1];
       expect(databaseUrl).toMatch(/^postgresql:\/\//);
-      // Three settings: pipelined cleartext login (the driver default) works with this server.
+      // Three settings: the driver's default pipelined login works.
       expect(out).not.toContain('pipelineConnect');
       currentFetchEndpoint = setting(out, 'fetchEndpoint');
       expect(await neon(databaseUrl!)`select 7 as seven`).toEqual([{ seven: 7 }]);

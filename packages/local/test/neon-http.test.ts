@@ -172,6 +172,45 @@ describe('single queries', () => {
   });
 });
 
+describe('startup options from the connection string', () => {
+  it("applies options and application_name to each string's own sessions, never to another's", async () => {
+    await direct.query(`create schema ${S}_a; create schema ${S}_b;
+      create table ${S}_a.t as select 'a'::text as v; create table ${S}_b.t as select 'b'::text as v`);
+    try {
+      // `endpoint=` is Neon's routing word: dropped by the endpoint, as by Neon's proxy.
+      const a = neon(
+        variant({ params: { options: `endpoint=ep-local-1 -c search_path=${S}_a`, application_name: 'opt_a' } }),
+      );
+      const b = neon(variant({ params: { options: `-c search_path=${S}_b`, application_name: 'opt_b' } }));
+      const plain = neon(variant({ params: { application_name: 'opt_plain' } }));
+      const q = 'select current_schema() as s, current_setting($1) as app';
+      // Interleaved and concurrent, so that pooled sessions are reused between the three.
+      const rounds = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          Promise.all([
+            a.query(`${q}, (select v from t) as v`, ['application_name']),
+            b.query(`${q}, (select v from t) as v`, ['application_name']),
+            plain.query(q, ['application_name']),
+          ]),
+        ),
+      );
+      for (const [ra, rb, rp] of rounds) {
+        expect(ra).toEqual([{ s: `${S}_a`, app: 'opt_a', v: 'a' }]);
+        expect(rb).toEqual([{ s: `${S}_b`, app: 'opt_b', v: 'b' }]);
+        expect(rp).toEqual([{ s: 'public', app: 'opt_plain' }]);
+      }
+      // The same string in a batch (one session, BEGIN..COMMIT) sees the same settings.
+      const [[inBatch]] = (await a.transaction([a.query(q, ['application_name'])])) as [[{ s: string }]];
+      expect(inBatch).toEqual({ s: `${S}_a`, app: 'opt_a' });
+      // Settings of the string win over the endpoint's own session defaults (TimeZone=UTC).
+      const tz = neon(variant({ params: { options: '-c TimeZone=Europe/Paris' } }));
+      expect(await tz.query('select current_setting($1) as tz', ['TimeZone'])).toEqual([{ tz: 'Europe/Paris' }]);
+    } finally {
+      await direct.query(`drop schema ${S}_a cascade; drop schema ${S}_b cascade`);
+    }
+  });
+});
+
 describe('transaction() batches', () => {
   const levels = [
     ['ReadUncommitted', 'read uncommitted'],

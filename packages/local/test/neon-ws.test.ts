@@ -201,9 +201,10 @@ describe('raw frames', () => {
       async () => Buffer.concat(received),
       (b) => b.length >= 1 + 9,
     );
-    // 'R' AuthenticationSASL (10) or MD5 (5) / cleartext (3): the server asks the client to log in.
+    // 'R' AuthenticationCleartextPassword (3): the endpoint asks for the password, as Neon's proxy
+    // does, whatever the server uses (SCRAM here).
     expect(String.fromCharCode(all[1]!)).toBe('R');
-    expect([3, 5, 10]).toContain(all.readInt32BE(6));
+    expect(all.readInt32BE(6)).toBe(3);
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     socket.close(1000);
     expect(await closed).toBe(1000);
@@ -217,66 +218,230 @@ describe('raw frames', () => {
   });
 });
 
-describe('pipelined cleartext login (the driver default)', () => {
+describe('login as Neon does it: the endpoint asks for a cleartext password and logs in upstream', () => {
+  // One server, one role per auth method (pg_hba lines), the default neonConfig (pipelined login).
+  const PW = 'login-pw-1';
+  const roles = { 'scram-sha-256': 'neon_login_scram', md5: 'neon_login_md5', password: 'neon_login_cleartext' };
   let server: LocalPostgres;
-  let pipelined: NeonEndpoint;
+  let login: NeonEndpoint;
   let admin: pg.Client;
 
   beforeAll(async () => {
-    // The driver's default login sends the password before the server asks: PostgreSQL must ask
-    // this role for a cleartext `password`, which is what this pg_hba line does.
-    server = await startPostgres({ hba: ['host all neon_pipelined 127.0.0.1/32 password'] });
+    server = await startPostgres({
+      hba: [
+        ...Object.entries(roles).map(([method, role]) => `host all ${role} 127.0.0.1/32 ${method}`),
+        'host all neon_login_trust 127.0.0.1/32 trust',
+      ],
+    });
     admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
-    await admin.query(`create role neon_pipelined login password 'pipe-pw-1'`);
-    pipelined = await startNeonEndpoint({ upstream: server.url, pipelineConnect: 'password' });
+    for (const [method, role] of Object.entries(roles)) {
+      // md5 auth needs the password stored as an md5 hash (a SCRAM verifier makes PostgreSQL use SCRAM).
+      await admin.query(`set password_encryption = '${method === 'md5' ? 'md5' : 'scram-sha-256'}'`);
+      await admin.query(`create role ${role} login password '${PW}'`);
+    }
+    await admin.query(`reset password_encryption; create role neon_login_trust login`);
+    await admin.query(`create schema login_a; create schema login_b;
+      create table login_a.t as select 'a'::text as v; create table login_b.t as select 'b'::text as v;
+      grant usage on schema login_a, login_b to public; grant select on login_a.t, login_b.t to public`);
+    const stored = await admin.query(
+      `select rolname, rolpassword like 'md5%' as md5 from pg_authid where rolname = any($1) order by rolname`,
+      [Object.values(roles)],
+    );
+    expect(Object.fromEntries(stored.rows.map((r) => [r.rolname, r.md5]))).toEqual({
+      neon_login_cleartext: false,
+      neon_login_md5: true,
+      neon_login_scram: false,
+    });
+    login = await startNeonEndpoint({ upstream: server.url });
   });
 
   afterAll(async () => {
-    await pipelined?.close();
+    await login?.close();
     await admin?.end();
     await server?.stop();
   });
 
-  function clientFor(connectionString: string): Client {
+  function urlFor(role: string, password: string | undefined, params: Record<string, string> = {}): string {
+    const u = new URL(server.urlFor('postgres', params));
+    u.username = role;
+    u.password = password ?? '';
+    return u.toString();
+  }
+
+  /** The unmodified Client with the driver's defaults; only where the endpoint is changes. */
+  function clientFor(connectionString: string, pipelineConnect?: false): Client {
     const client = new Client(connectionString);
-    // Per-client settings override the file's global ones.
-    client.neonConfig.wsProxy = pipelined.wsProxy;
-    client.neonConfig.pipelineConnect = 'password';
-    // Node 22+ has a global WebSocket: the driver needs no constructor there.
+    client.neonConfig.wsProxy = login.wsProxy;
+    client.neonConfig.useSecureWebSocket = false;
     client.neonConfig.webSocketConstructor = globalThis.WebSocket as never;
-    client.on('error', () => {});
+    if (pipelineConnect === false) client.neonConfig.pipelineConnect = false;
     return client;
   }
 
-  it('logs in with the pipelined password when pg_hba asks for `password`', async () => {
-    expect(pipelined.neonConfig.pipelineConnect).toBe('password');
-    expect(pipelined.snippet()).not.toContain('pipelineConnect');
-    const u = new URL(server.urlFor('postgres'));
-    u.username = 'neon_pipelined';
-    u.password = 'pipe-pw-1';
-    const client = clientFor(u.toString());
+  const sessions = (app: string) =>
+    count(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [app], admin);
+
+  it('uses the driver default: pipelined login (startup, password and query sent at once)', () => {
+    expect(login.neonConfig.pipelineConnect).toBe('password');
+    expect(new Client(url).neonConfig.pipelineConnect).toBe('password');
+    expect(login.snippet()).not.toContain('pipelineConnect');
+  });
+
+  for (const [method, role] of Object.entries(roles)) {
+    for (const pipelineConnect of [undefined, false] as const) {
+      const mode = pipelineConnect === false ? 'pipelineConnect = false' : 'the default pipelined login';
+      it(`logs in to a ${method} upstream with ${mode}`, async () => {
+        const client = clientFor(urlFor(role, PW, { application_name: `login_${role}` }), pipelineConnect);
+        await client.connect();
+        const r = await client.query('select current_user as who, $1::int + 1 as n', [41]);
+        expect(r.rows).toEqual([{ who: role, n: 42 }]);
+        // The session is a normal one: its cancel key was relayed, and a cancel request (which the
+        // driver sends on a WebSocket of its own) reaches the upstream.
+        const running = client.query('select pg_sleep(30)').catch((e: unknown) => e);
+        await until(
+          () =>
+            count(
+              `select count(*)::int as n from pg_stat_activity where application_name = $1 and state = 'active'`,
+              [`login_${role}`],
+              admin,
+            ),
+          (n) => n === 1,
+        );
+        const canceller = clientFor(urlFor(role, PW)) as unknown as { cancel(c: unknown, q: unknown): void };
+        canceller.cancel(client, (client as unknown as { activeQuery: unknown }).activeQuery);
+        expect(((await running) as { code?: string }).code).toBe('57014');
+        await client.end();
+      });
+    }
+
+    it(`refuses a wrong password for a ${method} upstream with Neon's error, pipelined or not`, async () => {
+      const app = `login_wrong_${role}`;
+      // Pipelined: connect() resolves before the server answers; the first query carries the refusal.
+      const pipelined = clientFor(urlFor(role, 'not-the-password', { application_name: app }));
+      const events: Error[] = [];
+      pipelined.on('error', (e: Error) => events.push(e));
+      // The endpoint closes the tunnel after the refusal, as PostgreSQL closes the connection.
+      const ended = new Promise((resolve) => pipelined.once('end', resolve));
+      await pipelined.connect();
+      const err = (await pipelined.query('select 1').catch((e: unknown) => e)) as Error & Record<string, unknown>;
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).toBe(`password authentication failed for user '${role}'`);
+      expect(err.code).toBe('XX000');
+      expect(err.severity).toBe('ERROR');
+      // No end() after that: the driver's end() waits for an 'end' event that already came.
+      await ended;
+
+      // Not pipelined: connect() itself fails, with the same error.
+      const waiting = clientFor(urlFor(role, 'not-the-password', { application_name: app }), false);
+      waiting.on('error', () => {});
+      const refused = (await waiting.connect().catch((e: unknown) => e)) as Error & Record<string, unknown>;
+      expect(refused.message).toBe(`password authentication failed for user '${role}'`);
+      expect(refused.code).toBe('XX000');
+      expect(await sessions(app)).toBe(0);
+      expect(JSON.stringify(events)).not.toContain('not-the-password');
+    });
+  }
+
+  it('passes other refusals on as PostgreSQL words them (no such database)', async () => {
+    const client = clientFor(urlFor(roles['scram-sha-256'], PW).replace(/\/postgres$/, '/no_such_db'), false);
+    client.on('error', () => {});
+    const err = (await client.connect().catch((e: unknown) => e)) as Error & Record<string, unknown>;
+    expect(err.code).toBe('3D000');
+    expect(err.message).toBe('database "no_such_db" does not exist');
+    await client.end().catch(() => {});
+  });
+
+  it('logs in to a trust upstream, dropping the pipelined password PostgreSQL did not ask for', async () => {
+    const client = clientFor(urlFor('neon_login_trust', 'any-pw'));
     await client.connect();
-    const r = await client.query('select current_user as who, $1::int + 1 as n', [41]);
-    expect(r.rows).toEqual([{ who: 'neon_pipelined', n: 42 }]);
+    const r = await client.query('select current_user as who');
+    expect(r.rows).toEqual([{ who: 'neon_login_trust' }]);
     await client.end();
   });
 
-  it('fails with the SASL error when the role uses SCRAM, as documented', async () => {
-    const client = clientFor(server.url);
-    const errors: Error[] = [];
-    client.on('error', (e: Error) => errors.push(e));
-    // A pipelined connect() resolves before the server has answered the login: the failure
-    // surfaces on the first query (or as an error event).
-    const err = await client
-      .connect()
-      .then(() => client.query('select 1'))
-      .then(
-        () => undefined,
-        (e: unknown) => e,
+  it("applies each connection string's startup options to its own sessions, interleaved", async () => {
+    const role = roles['scram-sha-256'];
+    // `endpoint=` is Neon's routing word: the endpoint drops it, PostgreSQL would refuse it.
+    const a = clientFor(
+      urlFor(role, PW, { options: 'endpoint=ep-local-1 -c search_path=login_a', application_name: 'opts_a' }),
+    );
+    const b = clientFor(urlFor(role, PW, { options: '-c search_path=login_b', application_name: 'opts_b' }));
+    await Promise.all([a.connect(), b.connect()]);
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const [ra, rb] = await Promise.all([
+        a.query('select current_schema() as s, v, current_setting($1) as app from t', ['application_name']),
+        b.query('select current_schema() as s, v, current_setting($1) as app from t', ['application_name']),
+      ]);
+      seen.push(
+        `${ra.rows[0].s}/${ra.rows[0].v}/${ra.rows[0].app}`,
+        `${rb.rows[0].s}/${rb.rows[0].v}/${rb.rows[0].app}`,
       );
-    const seen = [err, ...errors].filter((e): e is Error => e instanceof Error).map((e) => e.message);
-    expect(seen.join(' | ')).toMatch(/client selected an invalid SASL authentication mechanism/);
-    await client.end().catch(() => {});
+    }
+    expect(seen).toEqual(Array.from({ length: 3 }, () => ['login_a/a/opts_a', 'login_b/b/opts_b']).flat());
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  it('is the byte stream PostgreSQL would send after the login (raw frames)', async () => {
+    const socket = new WebSocket(`ws://${login.wsProxy}`);
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const got = collect(socket);
+    const role = roles.md5;
+    const body = Buffer.from(`user\0${role}\0database\0postgres\0\0`);
+    const startup = Buffer.alloc(8 + body.length);
+    startup.writeInt32BE(startup.length, 0);
+    startup.writeInt32BE(196608, 4);
+    body.copy(startup, 8);
+    const pw = Buffer.from(`${PW}\0`);
+    const password = Buffer.alloc(5 + pw.length);
+    password.write('p', 0);
+    password.writeInt32BE(4 + pw.length, 1);
+    pw.copy(password, 5);
+    const query = Buffer.from('Q\0\0\0\x0dselect 1\0', 'latin1');
+    // Everything at once, as the pipelined driver sends it.
+    socket.send(Buffer.concat([startup, password, query]));
+    const types = await got.typesUntil('Z', 2);
+    // R(3) from the endpoint, then the upstream's R(0), parameters, key, ready; then the query's answer.
+    expect(types[0]).toBe('R3');
+    expect(types).toContain('R0');
+    expect(types).toContain('K');
+    expect(types.slice(-4)).toEqual(['T', 'D', 'C', 'Z']);
+    socket.close(1000);
   });
 });
+
+/** Collects server messages from a raw WebSocket and reads their types ('R' with its code). */
+function collect(socket: WebSocket) {
+  let buf = Buffer.alloc(0);
+  let wake: (() => void) | undefined;
+  socket.on('message', (data: Buffer) => {
+    buf = Buffer.concat([buf, Buffer.from(data)]);
+    wake?.();
+  });
+  const types = (): string[] => {
+    const out: string[] = [];
+    for (let i = 0; i + 5 <= buf.length; ) {
+      const len = buf.readInt32BE(i + 1);
+      if (i + 1 + len > buf.length) break;
+      const t = String.fromCharCode(buf[i]!);
+      out.push(t === 'R' ? `R${buf.readInt32BE(i + 5)}` : t);
+      i += 1 + len;
+    }
+    return out;
+  };
+  return {
+    /** Waits (for messages, not time) until `type` was seen `times` times. */
+    async typesUntil(type: string, times: number): Promise<string[]> {
+      while (types().filter((t) => t === type).length < times) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+      return types();
+    },
+  };
+}

@@ -12,9 +12,8 @@ export const neonCommand: Command = {
   --port      port for HTTP (/sql) and WebSocket (/v2) (default: a free one)
   --host      address to listen on (default 127.0.0.1)
   --upstream  the PostgreSQL to route to, postgresql://HOST:PORT (credentials in it are ignored:
-              each request's connection string brings its own). Default: start an embedded
-              PostgreSQL whose roles log in with cleartext \`password\` auth over loopback, so the
-              driver's default pipelined login works.
+              each request's connection string brings its own; any auth method works).
+              Default: start an embedded PostgreSQL.
 
 Prints the neonConfig lines to paste into your code.`,
   async run(args) {
@@ -30,14 +29,12 @@ Prints the neonConfig lines to paste into your code.`,
     if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
       throw new TypeError(`--port must be a port number, got ${JSON.stringify(values.port)}`);
     }
-    // Our own server can allow the driver's pipelined cleartext login; someone else's may not.
-    const pg = values.upstream === undefined ? await startPostgres({ authMethod: 'password' }) : undefined;
+    const pg = values.upstream === undefined ? await startPostgres() : undefined;
     try {
       const endpoint = await startNeonEndpoint({
         upstream: values.upstream ?? pg!.url,
         ...(port !== undefined && { port }),
         ...(values.host !== undefined && { host: values.host }),
-        pipelineConnect: pg ? 'password' : false,
       });
       console.log(
         `Neon endpoint on ${endpoint.httpUrl} -> PostgreSQL at ${endpoint.upstream.host}:${endpoint.upstream.port}\n`,

@@ -2,6 +2,8 @@
 // `Neon-Connection-String` header. The host and port in it are ignored on purpose: the driver
 // drops the port in some modes (`poolQueryViaFetch`) and names a Neon host in others, so a local
 // endpoint always routes to its configured upstream and lets PostgreSQL authenticate the user.
+// Its startup options (`options`, `application_name`) reach the session, as on Neon.
+import { withoutNeonRouting } from './startup-options.js';
 
 /** A request error with the HTTP status Neon gives it; its message never contains a secret. */
 export class HttpProblem extends Error {
@@ -19,6 +21,8 @@ export interface ConnInfo {
   password: string | undefined;
   database: string;
   applicationName: string | undefined;
+  /** The `options` startup parameter (`-c search_path=app ...`), Neon's routing words dropped. */
+  options: string | undefined;
 }
 
 /**
@@ -47,7 +51,8 @@ export function parseConnInfo(header: string | undefined, hasBearer: boolean): C
     throw new HttpProblem(400, 'missing authentication credentials: required password');
   }
   const applicationName = url.searchParams.get('application_name') ?? undefined;
-  return { user, password, database, applicationName };
+  const options = withoutNeonRouting(url.searchParams.get('options') ?? undefined);
+  return { user, password, database, applicationName, options };
 }
 
 function decode(value: string, what: string): string {

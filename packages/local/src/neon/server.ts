@@ -24,9 +24,10 @@ export interface StartNeonEndpointOptions {
   /** Size limits (Neon's: 10 MiB each way) and the upstream pools. */
   limits?: Partial<NeonEndpointLimits>;
   /**
-   * What the printed `neonConfig` says about pipelined login. Default `false`, which works with any
-   * auth method; `'password'` (the driver's default, one round trip less) only when the upstream's
-   * pg_hba gives the roles `password` auth.
+   * What `neonConfig` (and the printed snippet) says about pipelined login. Default `'password'`,
+   * the driver's own default: the endpoint asks every WebSocket client for a cleartext password and
+   * logs in to the upstream itself (SCRAM, md5 or password), as Neon's proxy does, so it works with
+   * any upstream. `false` makes the driver wait for the endpoint's password request (one round trip more).
    */
   pipelineConnect?: 'password' | false;
 }
@@ -64,7 +65,7 @@ export async function startNeonEndpoint(options: StartNeonEndpointOptions): Prom
   const limits = { ...DEFAULT_NEON_LIMITS, ...options.limits };
   const pools = new UpstreamPools(upstream, limits);
   const sql = new SqlOverHttp(pools, limits);
-  const relay = new WsRelay(upstream);
+  const relay = new WsRelay(upstream, limits.connectTimeoutMs);
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 
   const server = createServer((req, res) => sql.handle(req, res));
@@ -84,7 +85,7 @@ export async function startNeonEndpoint(options: StartNeonEndpointOptions): Prom
     fetchEndpoint: `${httpUrl}/sql`,
     wsProxy: `${hostPart}:${port}/v2`,
     useSecureWebSocket: false,
-    pipelineConnect: options.pipelineConnect ?? false,
+    pipelineConnect: options.pipelineConnect ?? 'password',
   };
 
   let closing: Promise<void> | undefined;

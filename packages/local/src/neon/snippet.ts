@@ -3,8 +3,9 @@
 // - fetchEndpoint: the only way to redirect `neon()` (a per-call option is ignored); global only.
 // - wsProxy: a string gets `?address=host:port` appended; no scheme in it.
 // - useSecureWebSocket = false: ws:// instead of wss:// (the local endpoint has no TLS).
-// - pipelineConnect: the default `"password"` sends the cleartext password before the server asks,
-//   which only works when pg_hba gives the role `password` auth; `false` works with any method.
+// - pipelineConnect: the driver's default `"password"` sends the cleartext password before it is
+//   asked for; the endpoint always asks for a cleartext password (as Neon's proxy does), so the
+//   default works with any upstream, and the snippet only mentions it when it was turned off.
 // forceDisablePgSSL (true) and pipelineTLS (false) are already the driver's defaults.
 
 export interface NeonConfigSettings {
@@ -23,7 +24,7 @@ export function neonConfigSnippet(settings: NeonConfigSettings): string {
     'neonConfig.useSecureWebSocket = false;',
   ];
   if (settings.pipelineConnect === false) {
-    lines.push('neonConfig.pipelineConnect = false; // the server asks for SCRAM/md5, not a cleartext password');
+    lines.push('neonConfig.pipelineConnect = false; // wait for the password request (one round trip more)');
   }
   lines.push(`// Node < 22 (no global WebSocket): import ws from 'ws'; neonConfig.webSocketConstructor = ws;`);
   return lines.join('\n');

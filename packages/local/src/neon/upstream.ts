@@ -1,9 +1,11 @@
 // The PostgreSQL behind the endpoint, and small connection pools to it for SQL over HTTP.
 //
-// One pool per (user, password, database, application_name): PostgreSQL authenticates each of
-// them itself, so a wrong password fails exactly as it would against the server directly. The
-// sessions run with TimeZone=UTC and DateStyle=ISO (as Neon's do) and hand every value back as
-// PostgreSQL's text output, untouched: the Neon driver parses it on the client side.
+// One pool per (user, password, database, application_name, options): PostgreSQL authenticates
+// each of them itself, so a wrong password fails exactly as it would against the server directly,
+// and a session started with one connection string's startup options (`-c search_path=...`) is
+// never handed to a request that came with other options. The sessions run with TimeZone=UTC and
+// DateStyle=ISO (as Neon's do; the connection string's own `-c` settings come after, so they win)
+// and hand every value back as PostgreSQL's text output, untouched: the driver parses it.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { LocalError } from '../errors.js';
@@ -41,7 +43,7 @@ export function parseUpstream(upstream: string | { host: string; port?: number }
 }
 
 export interface PoolLimits {
-  /** Connections per (user, password, database). Default 10. */
+  /** Connections per (user, password, database, startup options). Default 10. */
   maxConnectionsPerPool: number;
   /** Close a pooled connection idle this long. Default 30 s. */
   idleTimeoutMs: number;
@@ -72,7 +74,7 @@ export class UpstreamPools {
   private entry(info: ConnInfo): [string, Entry] {
     // The key holds a hash of the password, so no map key or log line ever shows it.
     const pw = info.password === undefined ? '-' : createHash('sha256').update(info.password).digest('hex');
-    const key = JSON.stringify([info.user, pw, info.database, info.applicationName ?? '']);
+    const key = JSON.stringify([info.user, pw, info.database, info.applicationName ?? '', info.options ?? '']);
     let entry = this.entries.get(key);
     if (!entry) {
       const pool = new pg.Pool({
@@ -82,7 +84,7 @@ export class UpstreamPools {
         ...(info.password !== undefined && { password: info.password }),
         database: info.database,
         ...(info.applicationName !== undefined && { application_name: info.applicationName }),
-        options: '-c TimeZone=UTC -c DateStyle=ISO',
+        options: `-c TimeZone=UTC -c DateStyle=ISO${info.options ? ` ${info.options}` : ''}`,
         max: this.limits.maxConnectionsPerPool,
         idleTimeoutMillis: this.limits.idleTimeoutMs,
         connectionTimeoutMillis: this.limits.connectTimeoutMs,

@@ -1,4 +1,5 @@
-// The WebSocket side of the endpoint, for the Neon driver's `Pool` and `Client`: each WebSocket is
+// The WebSocket side of the endpoint, for the Neon driver's `Pool` and `Client`. Each WebSocket
+// is logged in by the endpoint itself, as Neon's proxy does (ws-login.ts), and from then on it is
 // a byte-for-byte tunnel to one TCP connection to the configured PostgreSQL. The driver speaks the
 // plain PostgreSQL v3 protocol inside binary frames, not aligned to messages, so the relay adds
 // no framing of its own. The `?address=host:port` the driver appends is ignored: the relay never
@@ -8,26 +9,29 @@
 // session's cancel key and whether the session is idle. With them, a tunnel that closes while a
 // query runs (a client gone, or the endpoint shutting down) cancels that query instead of leaving
 // it running with nobody to read the result.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { type BackendKey, sendCancel } from './cancel.js';
 import type { Upstream } from './upstream.js';
+import { WsLogin } from './ws-login.js';
 
-const SSL_REQUEST = 80877103;
-const GSSENC_REQUEST = 80877104;
-// Stop reading from PostgreSQL while this much is queued toward a slow WebSocket client.
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+// Stop reading from PostgreSQL while this much is queued toward a slow WebSocket client.
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 
 export class WsRelay {
   private readonly tunnels = new Set<Tunnel>();
 
-  constructor(private readonly upstream: Upstream) {}
+  constructor(
+    private readonly upstream: Upstream,
+    /** How long a client may take to log in (the upstream's answers included). */
+    private readonly loginTimeoutMs: number,
+  ) {}
 
   /** Opens the tunnel for an accepted WebSocket. */
   accept(ws: WebSocket): void {
-    const tunnel = new Tunnel(ws, this.upstream, () => this.tunnels.delete(tunnel));
+    const tunnel = new Tunnel(ws, this.upstream, this.loginTimeoutMs, () => this.tunnels.delete(tunnel));
     this.tunnels.add(tunnel);
   }
 
@@ -42,9 +46,9 @@ export class WsRelay {
 }
 
 class Tunnel {
-  private readonly tcp: Socket;
+  private tcp: Socket | undefined;
+  private login: WsLogin | undefined;
   private readonly watcher = new ServerStreamWatcher();
-  private firstClientChunk = true;
   private queued = 0;
   private closed = false;
   private terminated = false;
@@ -52,10 +56,21 @@ class Tunnel {
   constructor(
     private readonly ws: WebSocket,
     private readonly upstream: Upstream,
+    loginTimeoutMs: number,
     private readonly onClosed: () => void,
   ) {
-    this.tcp = connect({ host: upstream.host, port: upstream.port });
-    this.tcp.setNoDelay(true);
+    this.login = new WsLogin(
+      upstream,
+      {
+        send: (bytes) => {
+          if (ws.readyState === ws.OPEN) ws.send(bytes, { binary: true });
+        },
+        relay: (tcp, fromUpstream, fromClient) => this.startRelay(tcp, fromUpstream, fromClient),
+        // PostgreSQL closes the connection after a refused login; so does Neon's relay (1000).
+        end: () => this.serverClosed(1000, ''),
+      },
+      loginTimeoutMs,
+    );
 
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
       if (!isBinary) {
@@ -64,56 +79,64 @@ class Tunnel {
         return;
       }
       const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-      this.fromClient(chunk);
+      if (this.login) this.login.push(chunk);
+      else this.fromClient(chunk);
     });
     ws.on('close', () => this.clientClosed());
     ws.on('error', () => this.clientClosed());
+  }
 
-    this.tcp.on('data', (chunk: Buffer) => this.fromServer(chunk));
-    this.tcp.on('drain', () => ws.resume());
-    this.tcp.on('end', () => this.serverClosed(1000, ''));
-    this.tcp.on('error', (err: NodeJS.ErrnoException) => {
-      const reason = this.tcp.connecting
-        ? `cannot reach PostgreSQL at ${upstream.host}:${upstream.port} (${err.code ?? 'error'})`
-        : `PostgreSQL connection failed (${err.code ?? 'error'})`;
-      this.serverClosed(1011, reason.slice(0, 120));
+  /** The login succeeded: from here on, bytes both ways. */
+  private startRelay(tcp: Socket, fromUpstream: Buffer, fromClient: Buffer) {
+    this.login = undefined;
+    this.tcp = tcp;
+    if (this.closed) {
+      tcp.destroy();
+      return;
+    }
+    tcp.on('data', (chunk: Buffer) => this.fromServer(chunk));
+    tcp.on('drain', () => this.ws.resume());
+    tcp.on('end', () => this.serverClosed(1000, ''));
+    tcp.on('error', (err: NodeJS.ErrnoException) => {
+      this.serverClosed(1011, `PostgreSQL connection failed (${err.code ?? 'error'})`.slice(0, 120));
     });
-    this.tcp.on('close', () => this.serverClosed(1000, ''));
+    tcp.on('close', () => this.serverClosed(1000, ''));
+    this.fromServer(fromUpstream);
+    if (fromClient.length > 0) this.fromClient(fromClient);
+    tcp.resume();
   }
 
   private fromClient(chunk: Buffer) {
-    if (this.firstClientChunk) {
-      this.firstClientChunk = false;
-      // An SSLRequest/GSSENCRequest is answered with one byte, before any message.
-      if (chunk.length >= 8 && chunk.readInt32BE(0) === 8) {
-        const code = chunk.readInt32BE(4);
-        if (code === SSL_REQUEST || code === GSSENC_REQUEST) this.watcher.expectNegotiationByte = true;
-      }
-    }
+    const tcp = this.tcp!;
     this.watcher.idle = false;
     // A chunk that ends with Terminate ('X', length 4) is a client saying goodbye: nothing runs.
     this.terminated = chunk.length >= 5 && chunk.subarray(-5).equals(TERMINATE);
-    if (!this.tcp.write(chunk)) this.ws.pause();
+    if (!tcp.write(chunk)) this.ws.pause();
   }
 
   private fromServer(chunk: Buffer) {
+    const tcp = this.tcp!;
     this.watcher.feed(chunk);
     this.queued += chunk.length;
     this.ws.send(chunk, { binary: true }, () => {
       this.queued -= chunk.length;
-      if (this.queued < LOW_WATER && this.tcp.isPaused()) this.tcp.resume();
+      if (this.queued < LOW_WATER && tcp.isPaused()) tcp.resume();
     });
-    if (this.queued > HIGH_WATER) this.tcp.pause();
+    if (this.queued > HIGH_WATER) tcp.pause();
   }
 
   /** The client closed the WebSocket: cancel a query still running, then end the TCP side. */
   private clientClosed() {
     if (this.closed) return;
     this.closed = true;
-    this.cancelIfBusy();
-    this.tcp.end();
-    // A server that never closes its side (it should, at EOF) does not keep the socket forever.
-    setTimeout(() => this.tcp.destroy(), 5000).unref();
+    this.login?.abort();
+    const tcp = this.tcp;
+    if (tcp) {
+      this.cancelIfBusy();
+      tcp.end();
+      // A server that never closes its side (it should, at EOF) does not keep the socket forever.
+      setTimeout(() => tcp.destroy(), 5000).unref();
+    }
     this.onClosed();
   }
 
@@ -124,7 +147,8 @@ class Tunnel {
     }
     if (!this.closed) {
       this.closed = true;
-      this.tcp.destroy();
+      this.login?.abort();
+      this.tcp?.destroy();
       this.onClosed();
     }
   }
@@ -133,14 +157,15 @@ class Tunnel {
     const key = this.watcher.key;
     // `idle` is a good guess, not a proof: a pipelined query sent before the login finished is not
     // seen as running. Cancelling an idle session would be harmless but costs the server a fork.
-    if (!key || this.terminated || this.watcher.idle || this.watcher.encrypted) return Promise.resolve();
+    if (!key || this.terminated || this.watcher.idle) return Promise.resolve();
     return sendCancel(this.upstream, key);
   }
 
   async shutdown(): Promise<void> {
     await this.cancelIfBusy();
     this.closed = true;
-    this.tcp.destroy();
+    this.login?.abort();
+    this.tcp?.destroy();
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(1001, 'the Neon endpoint is closing');
     // A client that does not answer the close handshake is cut off.
     setTimeout(() => this.ws.terminate(), 1000).unref();
@@ -150,12 +175,10 @@ class Tunnel {
 
 /**
  * Follows PostgreSQL's messages to the client by their headers (type byte, int32 length) without
- * copying them: it keeps BackendKeyData (the cancel key) and notes ReadyForQuery (idle). If the
- * session switches to TLS inside the tunnel, it stops: the bytes are opaque from then on.
+ * copying them: it keeps BackendKeyData (the cancel key) and notes ReadyForQuery (idle). It is fed
+ * from the upstream's AuthenticationOk on, a message boundary (the login answered what came before).
  */
 class ServerStreamWatcher {
-  expectNegotiationByte = false;
-  encrypted = false;
   idle = false;
   key: BackendKey | undefined;
   private readonly header = Buffer.alloc(5);
@@ -166,13 +189,7 @@ class ServerStreamWatcher {
 
   feed(chunk: Buffer) {
     let i = 0;
-    while (i < chunk.length && !this.encrypted) {
-      if (this.expectNegotiationByte) {
-        this.expectNegotiationByte = false;
-        if (chunk[i] !== 0x4e /* N: no encryption, messages follow */) this.encrypted = true;
-        i++;
-        continue;
-      }
+    while (i < chunk.length) {
       if (this.headerFill < 5) {
         const n = Math.min(5 - this.headerFill, chunk.length - i);
         chunk.copy(this.header, this.headerFill, i, i + n);

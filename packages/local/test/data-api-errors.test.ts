@@ -311,6 +311,7 @@ describe('auto-pause: failNextCalls', () => {
   it('has an HTTP control route for processes that cannot call the method', async () => {
     const res = await fetch(`${main.endpoint.url}/_anypg/fail-next-calls`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ count: 1 }),
     });
     expect(res.status).toBe(200);
@@ -323,22 +324,37 @@ describe('auto-pause: failNextCalls', () => {
     expect(err).toBeInstanceOf(DatabaseResumingException);
     const bad = await fetch(`${main.endpoint.url}/_anypg/fail-next-calls`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ count: 1, errorType: 'NoSuchException' }),
     });
     expect(bad.status).toBe(400);
     expect(main.endpoint.stats().pendingFailures).toBe(0);
   });
 
-  it('answers an unknown path with UnknownOperationException and ignores SigV4 (unsigned calls work)', async () => {
+  it('answers an unknown path with UnknownOperationException; needs a SigV4 header but does not check it', async () => {
     const unknown = await fetch(`${main.endpoint.url}/Nope`, { method: 'POST', body: '{}' });
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('x-amzn-errortype')).toBe('UnknownOperationException');
+    const body = JSON.stringify({ resourceArn: 'arn:x', secretArn: 'arn:y', sql: 'select 5 as five' });
     const unsigned = await fetch(`${main.endpoint.url}/Execute`, {
       method: 'POST',
-      body: JSON.stringify({ resourceArn: 'arn:x', secretArn: 'arn:y', sql: 'select 5 as five' }),
+      headers: { 'content-type': 'application/json' },
+      body,
     });
-    expect(unsigned.status).toBe(200);
-    expect(await unsigned.json()).toEqual({
+    expect(unsigned.status).toBe(403);
+    expect(unsigned.headers.get('x-amzn-errortype')).toBe('AccessDeniedException');
+    expect((await unsigned.json()).message).toMatch(/AWS4-HMAC-SHA256/);
+    // Any signature passes: the header is what a browser cannot send without a preflight.
+    const fakeSigned = await fetch(`${main.endpoint.url}/Execute`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: 'AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/rds-data/aws4_request, Signature=00',
+      },
+      body,
+    });
+    expect(fakeSigned.status).toBe(200);
+    expect(await fakeSigned.json()).toEqual({
       records: [[{ longValue: 5 }]],
       numberOfRecordsUpdated: 0,
       generatedFields: [],

@@ -455,20 +455,24 @@ describe('limits and cancellation', () => {
 });
 
 describe('HTTP surface', () => {
-  it('sends Access-Control-Allow-Origin on answers and errors, and answers the CORS preflight', async () => {
-    const ok = await post({ query: 'select 1' });
+  it('sends Access-Control-Allow-Origin to loopback pages on answers and errors, and answers their preflight', async () => {
+    const origin = { Origin: 'http://localhost:5173' };
+    const ok = await post({ query: 'select 1' }, origin);
     expect(ok.status).toBe(200);
-    expect(ok.headers.get('access-control-allow-origin')).toBe('*');
+    expect(ok.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(ok.headers.get('vary')).toBe('Origin');
     expect(ok.headers.get('content-type')).toBe('application/json');
-    const bad = await post({ query: 'select nope' });
+    const bad = await post({ query: 'select nope' }, origin);
     expect(bad.status).toBe(400);
-    expect(bad.headers.get('access-control-allow-origin')).toBe('*');
+    expect(bad.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    // No Origin (the driver on a server): no CORS headers, nothing for a browser to read.
+    expect((await post({ query: 'select 1' })).headers.get('access-control-allow-origin')).toBeNull();
     const pre = await fetch(endpoint.fetchEndpoint, {
       method: 'OPTIONS',
       headers: { Origin: 'http://app.localhost', 'Access-Control-Request-Method': 'POST' },
     });
     expect(pre.status).toBe(200);
-    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-origin')).toBe('http://app.localhost');
     expect(pre.headers.get('access-control-allow-headers')).toContain('Neon-Connection-String');
     const other = await fetch(`${endpoint.httpUrl}/elsewhere`);
     expect(other.status).toBe(400);

@@ -2,6 +2,7 @@
 // embedded PostgreSQL started for it.
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
+import { GUARD_FLAGS, GUARD_USAGE, guardOptions } from '../guard/cli-options.js';
 import { assertPortFree } from '../ports.js';
 import { startPostgres } from '../postgres/server.js';
 import { startDataApiEndpoint } from './server.js';
@@ -9,6 +10,7 @@ import { startDataApiEndpoint } from './server.js';
 export const dataApiCommand: Command = {
   summary: 'an RDS Data API endpoint for @aws-sdk/client-rds-data, in front of any PostgreSQL',
   usage: `usage: anypg-local data-api [--port N] [--host ADDR] [--upstream URL] [--lenient] [--transaction-timeout MS]
+                          [--allow-origin ORIGIN]... [--allow-host NAME]...
 
   --port                 port to listen on (default: a free one)
   --host                 address to listen on (default 127.0.0.1)
@@ -16,7 +18,8 @@ export const dataApiCommand: Command = {
                          (default: an ephemeral embedded PostgreSQL started for this endpoint)
   --lenient              bind unhinted strings as unknown, accept array parameters, return any type
                          (default: strict, as AWS)
-  --transaction-timeout  roll back a transaction unused for MS milliseconds (default 180000, as AWS)`,
+  --transaction-timeout  roll back a transaction unused for MS milliseconds (default 180000, as AWS)
+${GUARD_USAGE}`,
   async run(args) {
     const { values } = parseArgs({
       args,
@@ -26,6 +29,7 @@ export const dataApiCommand: Command = {
         upstream: { type: 'string' },
         lenient: { type: 'boolean' },
         'transaction-timeout': { type: 'string' },
+        ...GUARD_FLAGS,
       },
     });
     const port = values.port === undefined ? undefined : Number(values.port);
@@ -46,10 +50,12 @@ export const dataApiCommand: Command = {
         ...(values.host !== undefined && { host: values.host }),
         ...(values.lenient && { strict: false }),
         ...(timeout !== undefined && { transactionTimeoutMs: timeout }),
+        ...guardOptions(values),
       });
       console.log(
         `RDS Data API endpoint on ${endpoint.url}, in front of ${pg ? 'an ephemeral embedded PostgreSQL' : 'the upstream PostgreSQL'}${values.lenient ? ' (lenient)' : ''}.\n`,
       );
+      if (pg) console.log(`  DATABASE_URL=${pg.url}   (the embedded PostgreSQL, for migrations)\n`);
       console.log(`${endpoint.snippet()}\n`);
       console.log(`or in the environment:\n\n${endpoint.envSnippet()}\n`);
       console.log('Ctrl-C stops it.');

@@ -3,13 +3,16 @@
 //
 // REST-JSON as the SDK speaks it: POST /Execute, /BatchExecute, /BeginTransaction,
 // /CommitTransaction, /RollbackTransaction (/ExecuteSql is refused as on current clusters), errors
-// as `x-amzn-errortype` + `{"message"}`. SigV4 signatures are accepted unchecked.
+// as `x-amzn-errortype` + `{"message"}`. SigV4 signatures are accepted unchecked, but a call must
+// carry one and a JSON content type, and come from no foreign web page (admission.ts).
 // A control route, POST /_anypg/fail-next-calls, makes the next N calls fail (auto-pause tests).
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LocalError } from '../errors.js';
+import { BrowserGuard, type BrowserGuardOptions } from '../guard/browser-guard.js';
 import { assertPortFree, portInUse } from '../ports.js';
+import { SDK_PREFLIGHT_HEADERS, sdkShapeProblem } from './admission.js';
 import {
   badRequest,
   DataApiError,
@@ -37,7 +40,7 @@ export type { DataApiLimits } from './operations.js';
 export { type DataApiClientSettings, dataApiClientSnippet, dataApiEnvSnippet } from './setup.js';
 export type { DataApiSecret } from './upstream.js';
 
-export interface DataApiEndpointOptions {
+export interface DataApiEndpointOptions extends BrowserGuardOptions {
   /** The PostgreSQL to run statements on: `postgresql://user:password@host:port/database`. */
   upstream: string;
   /** Default: a free port picked by the OS. A port in use throws LocalError PORT_IN_USE. */
@@ -127,6 +130,16 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
   if (!options || typeof options.upstream !== 'string') {
     throw new LocalError('BAD_OPTION', 'startDataApiEndpoint needs { upstream: "postgresql://user:pw@host:port/db" }.');
   }
+  // Host and Origin checks (a local server's credentials, a browser on the same machine).
+  const guard = new BrowserGuard(
+    {
+      what: 'The local Data API endpoint',
+      origin: { option: 'allowOrigins', flag: '--allow-origin' },
+      host: { option: 'allowHosts', flag: '--allow-host' },
+    },
+    options,
+  );
+
   const host = options.host ?? '127.0.0.1';
   const region = options.region ?? 'us-east-1';
   const resourceArn = options.resourceArn ?? `arn:aws:rds:${region}:000000000000:cluster:anypg-local`;
@@ -193,8 +206,10 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
     const started = Date.now();
     const requestId = randomUUID();
     const path = (req.url ?? '/').split('?')[0]!;
+    const refusal = guard.check(req.headers);
     const send = (status: number, body: string, errorType?: string) => {
       const headers: Record<string, string | number> = {
+        ...(refusal ? {} : guard.corsHeaders(req.headers)),
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
         'x-amzn-requestid': requestId,
@@ -216,6 +231,24 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
     };
 
     try {
+      if (refusal) {
+        req.resume();
+        throw new DataApiError('AccessDeniedException', refusal.message);
+      }
+      if (req.method === 'OPTIONS') {
+        // A CORS preflight from an admitted origin (a browser running the SDK on a loopback page).
+        req.resume();
+        res.writeHead(204, { ...guard.corsHeaders(req.headers), ...SDK_PREFLIGHT_HEADERS });
+        res.end();
+        return;
+      }
+      const known = path === CONTROL_FAIL || path === '/ExecuteSql' || OPERATIONS[path] !== undefined;
+      const misshapen =
+        req.method === 'POST' && known ? sdkShapeProblem(req.headers, path !== CONTROL_FAIL) : undefined;
+      if (misshapen) {
+        req.resume();
+        throw misshapen;
+      }
       const raw = await readBody(req, limits.maxRequestBytes);
       if (path === CONTROL_FAIL && req.method === 'POST') {
         const body = plain(raw ? safeParse(raw) : {}) as Record<string, unknown>;
@@ -274,6 +307,7 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  guard.bind(host, port);
   // A wildcard listen address is reached through loopback.
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   const url = `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
 import { LocalError } from '../errors.js';
+import { GUARD_FLAGS, GUARD_USAGE, guardOptions } from '../guard/cli-options.js';
 import { assertPortFree } from '../ports.js';
 import { startGateway } from './gateway.js';
 import { startLambda } from './runner.js';
@@ -12,6 +13,7 @@ export const lambdaCommand: Command = {
   summary: 'run a Lambda handler in a warm container that freezes between requests, behind an API Gateway',
   usage: `usage: anypg-local lambda <handler-file>[#export] [--port N] [--host ADDR] [--env K=V]... [--no-freeze]
                           [--timeout SECONDS] [--memory MB] [--name NAME] [--inherit-env]
+                          [--allow-origin ORIGIN]... [--allow-host NAME]...
 
   <handler-file>  the built handler (.js, .mjs or .cjs); #export picks the export (default handler)
   --port          gateway port (default: a free one)
@@ -21,7 +23,8 @@ export const lambdaCommand: Command = {
   --timeout       function timeout in seconds (default 30)
   --memory        memory size in MB (default 128; the V8 heap gets 90 % of it)
   --name          function name (default local-function)
-  --inherit-env   pass this shell's environment to the function too (Lambda does not)`,
+  --inherit-env   pass this shell's environment to the function too (Lambda does not)
+${GUARD_USAGE}`,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -35,6 +38,7 @@ export const lambdaCommand: Command = {
         memory: { type: 'string' },
         name: { type: 'string' },
         'inherit-env': { type: 'boolean' },
+        ...GUARD_FLAGS,
       },
     });
     const [handler, ...extra] = positionals;
@@ -80,6 +84,7 @@ export const lambdaCommand: Command = {
         lambda,
         ...(port !== undefined && { port }),
         ...(values.host !== undefined && { host: values.host }),
+        ...guardOptions(values),
         onLog: (line) => console.log(line),
       });
     } catch (err) {

@@ -2,9 +2,13 @@
 // each HTTP request becomes an event (http-api-event.ts), is invoked, and the result becomes the
 // HTTP response. A function error, timeout or malformed result is a 500 with API Gateway's body,
 // {"message":"Internal Server Error"}, and the request id in the apigw-requestid header: never a
-// stack trace or an error message, which may hold secrets.
+// stack trace or an error message, which may hold secrets. A request from a foreign web page, or
+// addressed to another host name (DNS rebinding), is refused with a 403 before any invocation
+// (guard/browser-guard.ts); CORS is the function's business, as on an HTTP API without a CORS
+// configuration (a preflight of an admitted origin reaches the function).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BrowserGuard, type BrowserGuardOptions } from '../guard/browser-guard.js';
 import { portInUse } from '../ports.js';
 import { fromLambdaResult, type HttpResponse, newGatewayRequestId, toHttpApiEvent } from './http-api-event.js';
 import type { InvokeResult } from './runner.js';
@@ -12,7 +16,7 @@ import type { InvokeResult } from './runner.js';
 /** HTTP APIs accept request payloads up to 10 MB. */
 const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 
-export interface StartGatewayOptions {
+export interface StartGatewayOptions extends BrowserGuardOptions {
   /** The function: a LocalLambda from startLambda(), or anything with the same invoke(). */
   lambda: { invoke(event: unknown): Promise<InvokeResult> };
   /** Default: a free port. */
@@ -40,6 +44,14 @@ export async function startGateway(options: StartGatewayOptions): Promise<LocalG
   const stage = options.stage ?? '$default';
   const apiId = options.apiId ?? 'local';
   const log = options.onLog ?? (() => {});
+  const guard = new BrowserGuard(
+    {
+      what: 'The local API Gateway',
+      origin: { option: 'allowOrigins', flag: '--allow-origin' },
+      host: { option: 'allowHosts', flag: '--allow-host' },
+    },
+    options,
+  );
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -52,6 +64,15 @@ export async function startGateway(options: StartGatewayOptions): Promise<LocalG
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const requestId = newGatewayRequestId();
     const started = performance.now();
+    const refusal = guard.check(req.headers);
+    if (refusal) {
+      req.resume();
+      log(
+        `${req.method} ${(req.url ?? '/').split('?')[0]} -> 403 (refused: not this machine's page or host) apigw-requestid=${requestId}`,
+      );
+      sendJson(res, refusal.status, { message: refusal.message }, requestId);
+      return;
+    }
     const body = await readBody(req);
     if (body === undefined) {
       sendJson(res, 413, { message: 'Request Entity Too Large' }, requestId);
@@ -98,6 +119,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<LocalG
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  guard.bind(host, port);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
   const close = () => {

@@ -2,8 +2,14 @@
 // Lambda sandbox offers its runtime, so any runtime client that speaks them (ours, or a custom
 // runtime) works unchanged. This module only speaks HTTP; what an invocation means lives in
 // runner.ts, which implements RuntimeApiHost.
+//
+// Only the runtime inside the container speaks it (plain HTTP from Node, no Origin). A web page
+// could otherwise take the next event (GET /next) or post a forged result, so every request from
+// a browser is refused, whatever its origin, and so is one addressed to another host name (DNS
+// rebinding): see guard/browser-guard.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BrowserGuard } from '../guard/browser-guard.js';
 
 const PREFIX = '/2018-06-01/runtime';
 
@@ -47,7 +53,16 @@ export interface RuntimeApiServer {
 }
 
 export async function startRuntimeApi(host: RuntimeApiHost, bindHost = '127.0.0.1'): Promise<RuntimeApiServer> {
-  const server = createServer((req, res) => route(host, req, res));
+  const guard = new BrowserGuard({ what: 'The Lambda Runtime API' }, {}, true);
+  const server = createServer((req, res) => {
+    const refusal = guard.check(req.headers);
+    if (refusal) {
+      req.resume();
+      send(res, refusal.status, { errorType: 'AccessDenied', errorMessage: refusal.message });
+      return;
+    }
+    route(host, req, res);
+  });
   // The runtime keeps one connection and long-polls on it; a frozen or busy runtime may leave it
   // idle for as long as it likes, so never time it out from this side.
   server.keepAliveTimeout = 0;
@@ -55,6 +70,7 @@ export async function startRuntimeApi(host: RuntimeApiHost, bindHost = '127.0.0.
   server.headersTimeout = 0;
   await listen(server, bindHost);
   const { port } = server.address() as AddressInfo;
+  guard.bind(bindHost, port);
   const address = `${bindHost}:${port}`;
   let closed: Promise<void> | undefined;
   return {

@@ -22,10 +22,11 @@ const ISOLATION_LEVELS: Record<string, string> = {
   Serializable: 'SERIALIZABLE',
 };
 
-// Neon's preflight answer, plus Neon-Batch-Deferrable (which a browser batch may send too).
+// Neon's preflight answer, plus Neon-Batch-Deferrable (which a browser batch may send too). The
+// Access-Control-Allow-Origin header comes from the server's origin check: only admitted origins
+// get it (Neon answers `*`; its passwords are not a local server's).
 const PREFLIGHT_HEADERS = {
   Allow: 'OPTIONS, POST',
-  'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Headers':
     'Authorization, Neon-Connection-String, Neon-Raw-Text-Output, Neon-Array-Mode, Neon-Pool-Opt-In, Neon-Batch-Read-Only, Neon-Batch-Isolation-Level, Neon-Batch-Deferrable',
   'Access-Control-Max-Age': '86400',
@@ -292,10 +293,16 @@ function sendJson(res: ServerResponse, status: number, json: string, extra: Reco
   res.writeHead(status, {
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(json),
-    'Access-Control-Allow-Origin': '*',
     ...extra,
   });
   res.end(json);
+}
+
+/** The JSON body of an error that is not PostgreSQL's, in Neon's shape (`code` and `severity` empty). */
+export function neonErrorBody(message: string): string {
+  const body: Record<string, unknown> = { message };
+  for (const f of ERROR_FIELDS) body[f] = f === 'code' || f === 'severity' ? '' : null;
+  return JSON.stringify(body);
 }
 
 /**

@@ -4,8 +4,9 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { BrowserGuard, type BrowserGuardOptions, refuseUpgrade } from '../guard/browser-guard.js';
 import { portInUse } from '../ports.js';
-import { type HttpLimits, SqlOverHttp } from './http.js';
+import { type HttpLimits, neonErrorBody, SqlOverHttp } from './http.js';
 import { type NeonConfigSettings, neonConfigSnippet } from './snippet.js';
 import { type PoolLimits, parseUpstream, type Upstream, UpstreamPools } from './upstream.js';
 import { WsRelay } from './ws-relay.js';
@@ -14,7 +15,7 @@ export { type NeonConfigSettings, neonConfigSnippet } from './snippet.js';
 
 export interface NeonEndpointLimits extends HttpLimits, PoolLimits {}
 
-export interface StartNeonEndpointOptions {
+export interface StartNeonEndpointOptions extends BrowserGuardOptions {
   /** The PostgreSQL to route to: `postgresql://host:port/...` (credentials ignored) or `{ host, port }`. */
   upstream: string | { host: string; port?: number };
   /** Default: a free port picked by the OS. */
@@ -67,16 +68,40 @@ export async function startNeonEndpoint(options: StartNeonEndpointOptions): Prom
   const sql = new SqlOverHttp(pools, limits);
   const relay = new WsRelay(upstream, limits.connectTimeoutMs);
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  // Neon answers every origin (its passwords are real); a local endpoint with a local server's
+  // credentials refuses pages from elsewhere and rebinding host names (guard/browser-guard.ts).
+  const guard = new BrowserGuard(
+    {
+      what: 'The local Neon endpoint',
+      origin: { option: 'allowOrigins', flag: '--allow-origin' },
+      host: { option: 'allowHosts', flag: '--allow-host' },
+    },
+    options,
+  );
 
-  const server = createServer((req, res) => sql.handle(req, res));
+  const server = createServer((req, res) => {
+    const refusal = guard.check(req.headers);
+    if (refusal) {
+      req.resume();
+      const body = neonErrorBody(refusal.message);
+      res.writeHead(refusal.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    for (const [k, v] of Object.entries(guard.corsHeaders(req.headers))) res.setHeader(k, v);
+    sql.handle(req, res);
+  });
   // Neon upgrades any path; the driver uses wsProxy's path (`/v2` here).
   server.on('upgrade', (req, socket: Socket, head) => {
     socket.on('error', () => {});
+    const refusal = guard.check(req.headers);
+    if (refusal) return refuseUpgrade(socket, refusal);
     wss.handleUpgrade(req, socket, head, (ws) => relay.accept(ws));
   });
   server.on('clientError', (_err, socket: Socket) => socket.destroy());
 
   const port = await listen(server, options.port ?? 0, listenHost);
+  guard.bind(listenHost, port);
   // A wildcard listen address is reached through loopback.
   const reachable = listenHost === '0.0.0.0' ? '127.0.0.1' : listenHost === '::' ? '::1' : listenHost;
   const hostPart = reachable.includes(':') ? `[${reachable}]` : reachable;

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,51 @@ describe('startPostgres', () => {
       const row = (await scalar(b.url, 'select x from kept')) as { x: number };
       await b.stop();
       expect(row.x).toBe(42);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gets a random superuser password at each start unless one is given; postgres:postgres is refused', async () => {
+    const [a, b] = await Promise.all([startPostgres(), startPostgres()]);
+    started.push(a, b);
+    expect(a.password()).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(a.password()).not.toBe(b.password());
+    expect(decodeURIComponent(new URL(a.url).password)).toBe(a.password());
+    expect(await scalar(a.url, 'select 1 as one')).toEqual({ one: 1 });
+    const wellKnown = new URL(a.url);
+    wellKnown.password = 'postgres';
+    const refused = new pg.Client({ connectionString: wellKnown.toString() });
+    await expect(refused.connect()).rejects.toThrow(/password authentication failed/);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('a persistent cluster keeps its password; a given one is set at start, never in SQL text or logs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anypg-persist-pw-'));
+    try {
+      const first = await startPostgres({ dataDir: dir });
+      const kept = first.password();
+      await first.stop();
+      expect(statSync(join(dir, 'superuser-password')).mode & 0o777).toBe(0o600);
+      const again = await startPostgres({ dataDir: dir });
+      expect(again.password()).toBe(kept);
+      expect(await scalar(again.url, 'select 2 as two')).toEqual({ two: 2 });
+      await again.stop();
+      const logs: string[] = [];
+      const given = await startPostgres({
+        dataDir: dir,
+        password: 'given-pw-7',
+        settings: { log_statement: 'all' },
+        onLog: (l) => logs.push(l),
+      });
+      expect(await scalar(given.url, 'select 3 as three')).toEqual({ three: 3 });
+      const old = new URL(given.url);
+      old.password = kept;
+      await expect(new pg.Client({ connectionString: old.toString() }).connect()).rejects.toThrow(/password/);
+      await given.stop();
+      // The ALTER ROLE was logged (log_statement = all) with a SCRAM verifier, not the password.
+      expect(logs.some((l) => l.includes('ALTER ROLE'))).toBe(true);
+      expect(logs.join('\n')).not.toContain('given-pw-7');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,9 +5,10 @@
 // Freezing is SIGSTOP to the group: every thread stops, timers do not run, sockets are not read
 // (the kernel still buffers what arrives, and peers may give up on an idle connection), which is
 // what a Lambda sandbox looks like between invocations. Thawing is SIGCONT.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LocalError } from '../errors.js';
+import { spawnHelper } from '../helper-process.js';
 import { CONTAINER_GUARDIAN_SOURCE } from './guardian.js';
 import { allThreadsStopped, canReadProcessState } from './proc.js';
 
@@ -44,19 +45,14 @@ export class Container {
 
   /** Starts the guardian, which starts the function's process; resolves once its pid is known. */
   static spawn(options: SpawnContainerOptions): Promise<Container> {
-    const guardian = spawn(
-      process.execPath,
-      [
-        '-e',
-        CONTAINER_GUARDIAN_SOURCE,
-        JSON.stringify({ node: options.node, args: options.args, env: options.env, cwd: options.cwd }),
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] },
+    // The configuration (the function's environment: secrets) goes on the guardian's stdin.
+    const guardian = spawnHelper(
+      CONTAINER_GUARDIAN_SOURCE,
+      { node: options.node, args: options.args, env: options.env, cwd: options.cwd },
+      ['pipe', 'pipe', 'pipe', 'pipe'],
     );
     pipeLines(guardian.stdout!, (line) => options.onLine(line, 'stdout'));
     pipeLines(guardian.stderr!, (line) => options.onLine(line, 'stderr'));
-    // The pipe to the guardian is its lifeline; an EPIPE when it has already gone is expected.
-    guardian.stdin!.on('error', () => {});
 
     return new Promise((resolve, reject) => {
       let container: Container | undefined;

@@ -12,40 +12,44 @@
 // The guardian reports on fd 3, one JSON object a line: {"pid":N} once spawned, then
 // {"exit":{"code":C,"signal":S}} when the function's process has ended.
 //
-// argv after `-e`: a JSON object { node, args, env, cwd }.
+// Its configuration is the first line of its stdin (helper-process.ts), never argv, which every
+// user of the machine can read: { node, args, env, cwd }, where env (the function's environment,
+// DATABASE_URL and credentials included) is given to the function's process only.
+import { HELPER_CONFIG_READER } from '../helper-process.js';
+
 export const CONTAINER_GUARDIAN_SOURCE = `
 const { spawn } = require('node:child_process');
 const { writeSync } = require('node:fs');
-const cfg = JSON.parse(process.argv[1]);
+${HELPER_CONFIG_READER}
 function report(msg) {
   try { writeSync(3, JSON.stringify(msg) + '\\n'); } catch {}
 }
 let child;
-try {
-  child = spawn(cfg.node, cfg.args, { cwd: cfg.cwd, env: cfg.env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-} catch (err) {
-  report({ spawnError: String(err && err.message || err) });
-  process.exit(1);
-}
-child.on('error', (err) => {
-  report({ spawnError: String(err && err.message || err) });
-  process.exit(1);
-});
-if (child.pid !== undefined) report({ pid: child.pid });
 function killAll() {
+  if (!child) process.exit(0);
   if (child.pid === undefined) return;
   try { process.kill(-child.pid, 'SIGKILL'); } catch {}
   try { child.kill('SIGKILL'); } catch {}
 }
-process.stdin.on('end', killAll);
-process.stdin.on('close', killAll);
-process.stdin.on('error', killAll);
-process.stdin.resume();
+function start(cfg) {
+  try {
+    child = spawn(cfg.node, cfg.args, { cwd: cfg.cwd, env: cfg.env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  } catch (err) {
+    report({ spawnError: String(err && err.message || err) });
+    process.exit(1);
+  }
+  child.on('error', (err) => {
+    report({ spawnError: String(err && err.message || err) });
+    process.exit(1);
+  });
+  if (child.pid !== undefined) report({ pid: child.pid });
+  child.on('exit', (code, signal) => {
+    // Whatever the function left behind in its group goes too.
+    try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+    report({ exit: { code, signal } });
+    process.exit(0);
+  });
+}
+readConfig(start, killAll);
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, killAll);
-child.on('exit', (code, signal) => {
-  // Whatever the function left behind in its group goes too.
-  try { process.kill(-child.pid, 'SIGKILL'); } catch {}
-  report({ exit: { code, signal } });
-  process.exit(0);
-});
 `;

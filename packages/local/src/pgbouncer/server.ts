@@ -5,11 +5,12 @@
 // as the `postgres` OS user, like the PostgreSQL server, and every file it touches (ini, auth file,
 // pid file, Unix socket) lives in a temp folder that user owns, removed at close. A guardian process
 // (the PostgreSQL server's) stops it when the caller exits, even on SIGKILL.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalError } from '../errors.js';
+import { helperEnv, spawnHelper } from '../helper-process.js';
 import { assertPortFree, freePort, portInUse } from '../ports.js';
 import { GUARDIAN_SOURCE } from '../postgres/guardian.js';
 import { serverOwner } from '../postgres/server.js';
@@ -157,24 +158,21 @@ function launch(
   owner: { uid: number; gid: number } | undefined,
   { host, port, options }: { host: string; port: number; options: StartPgBouncerOptions },
 ): Promise<ChildProcess> {
-  const guardian = spawn(
-    process.execPath,
-    [
-      '-e',
-      GUARDIAN_SOURCE,
-      JSON.stringify({
-        bin,
-        args: [files.iniFile],
-        env: { ...process.env, LC_ALL: 'C' },
-        ...(owner ?? {}),
-        // The folder goes when PgBouncer exits, however it ends (the caller may be SIGKILLed).
-        removeDir: files.base,
-        // PgBouncer 1.18: SIGINT waits for running transactions (and, in session mode, for clients
-        // to leave); SIGTERM exits at once. A stand-in must never hang its caller's shutdown.
-        stopSignal: 'SIGTERM',
-      }),
-    ],
-    { stdio: ['pipe', 'ignore', 'pipe'] },
+  const guardian = spawnHelper(
+    GUARDIAN_SOURCE,
+    {
+      bin,
+      args: [files.iniFile],
+      // PgBouncer reads its ini and auth file: the caller's environment is none of its business.
+      env: helperEnv({ LC_ALL: 'C' }),
+      ...(owner ?? {}),
+      // The folder goes when PgBouncer exits, however it ends (the caller may be SIGKILLed).
+      removeDir: files.base,
+      // PgBouncer 1.18: SIGINT waits for running transactions (and, in session mode, for clients
+      // to leave); SIGTERM exits at once. A stand-in must never hang its caller's shutdown.
+      stopSignal: 'SIGTERM',
+    },
+    ['pipe', 'ignore', 'pipe'],
   );
   const logs: string[] = [];
   const timeoutMs = options.startTimeoutMs ?? 10_000;

@@ -10,7 +10,8 @@ export const postgresCommand: Command = {
   --port      port to listen on (default: a free one)
   --host      address to listen on (default 127.0.0.1)
   --data      keep the cluster in DIR (default: a temp folder removed at exit)
-  --password  superuser password (default postgres)
+  --password  superuser password (default: a random one, printed in DATABASE_URL; a --data
+              cluster keeps the one it got first)
   --set       a server setting, repeatable: --set max_connections=50`,
   async run(args) {
     const { values } = parseArgs({

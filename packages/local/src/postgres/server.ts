@@ -3,15 +3,17 @@
 // Ephemeral (a temp folder, removed at stop) or persistent (a folder you name, initialised once),
 // on a free port unless one is given, as root or not (as root the server runs as the `postgres`
 // OS user, which is created if missing). It never outlives its caller: see guardian.ts.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LocalError } from '../errors.js';
+import { helperEnv, spawnHelper } from '../helper-process.js';
 import { assertPortFree, freePort, portInUse } from '../ports.js';
 import { findBinaries } from './binaries.js';
 import { GUARDIAN_SOURCE } from './guardian.js';
+import { randomPassword, scramVerifier } from './password.js';
 
 export type AuthMethod = 'scram-sha-256' | 'md5' | 'password' | 'trust';
 
@@ -24,7 +26,11 @@ export interface StartPostgresOptions {
   host?: string;
   /** Superuser name. Default `postgres`. */
   user?: string;
-  /** Superuser password. Default `postgres` (a local server on loopback). */
+  /**
+   * Superuser password. Default: a random one, new at each start of an ephemeral server; a
+   * persistent cluster (`dataDir`) keeps the one it got first (in `<dataDir>/superuser-password`,
+   * mode 0600). Read it from `url` or `password()`. A given password is set at every start.
+   */
   password?: string;
   /** Authentication method for TCP connections (pg_hba). Default `scram-sha-256`. */
   authMethod?: AuthMethod;
@@ -77,7 +83,6 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const bins = findBinaries(options.binDir);
   const host = options.host ?? '127.0.0.1';
   const user = options.user ?? 'postgres';
-  const password = options.password ?? 'postgres';
   const authMethod = options.authMethod ?? 'scram-sha-256';
   const persistent = options.dataDir !== undefined;
   validateName(user, 'user');
@@ -105,6 +110,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     }
     chmodSync(runDir, 0o700);
 
+    const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
+    const password = options.password ?? (persistent ? storedPassword(base, fresh) : randomPassword());
     const logs: string[] = [];
     const onLog = (line: string) => {
       logs.push(line);
@@ -112,9 +119,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       options.onLog?.(line);
     };
 
-    if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-      initdb(bins.initdb, dataDir, runDir, user, password, owner, onLog);
-    }
+    if (fresh) initdb(bins.initdb, dataDir, runDir, user, password, owner, onLog);
     writeHba(dataDir, authMethod, options.hba ?? [], owner);
 
     const settings: Record<string, string> = { ...TEST_FRIENDLY_DEFAULTS };
@@ -122,22 +127,28 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     const args = ['-D', dataDir, '-p', String(port), '-h', host, '-k', runDir];
     for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
 
-    const guardian = spawn(
-      process.execPath,
-      [
-        '-e',
-        GUARDIAN_SOURCE,
-        JSON.stringify({
-          bin: bins.postgres,
-          args,
-          env: { ...process.env, LC_ALL: 'C' },
-          ...(owner ?? {}),
-          removeDir: persistent ? undefined : base,
-        }),
-      ],
-      { stdio: ['pipe', 'ignore', 'pipe'] },
+    // The server gets a bare environment: the caller's (DATABASE_URL, AWS keys...) is none of its
+    // business, and a postmaster's environment is readable by the OS user it runs as.
+    const guardian = spawnHelper(
+      GUARDIAN_SOURCE,
+      {
+        bin: bins.postgres,
+        args,
+        env: helperEnv({ LC_ALL: 'C' }),
+        ...(owner ?? {}),
+        removeDir: persistent ? undefined : base,
+      },
+      ['pipe', 'ignore', 'pipe'],
     );
     await waitUntilReady(guardian, onLog, logs, { host, port, timeoutMs: options.startTimeoutMs ?? 30_000 });
+    if (!fresh) {
+      try {
+        await setPassword(runDir, port, user, password);
+      } catch (err) {
+        guardian.stdin?.end();
+        throw err;
+      }
+    }
 
     let stopped: Promise<void> | undefined;
     const stop = () => {
@@ -188,6 +199,32 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   } catch (err) {
     if (!persistent) rmSync(base, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** A persistent cluster's password, kept next to its data (created with the cluster). */
+function storedPassword(base: string, fresh: boolean): string {
+  const file = join(base, 'superuser-password');
+  if (!fresh && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const password = randomPassword();
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return password;
+}
+
+/**
+ * Sets the superuser's password on an existing cluster (a given one, or a persistent cluster's
+ * stored one) over the Unix socket, whose folder only the server's OS user can enter (pg_hba: local
+ * trust). The SQL carries a SCRAM verifier, never the password.
+ */
+async function setPassword(runDir: string, port: number, user: string, password: string): Promise<void> {
+  const pg = await import('pg');
+  const client = new pg.default.Client({ host: runDir, port, user, database: 'postgres' });
+  await client.connect();
+  try {
+    await client.query(`ALTER ROLE "${user}" PASSWORD '${scramVerifier(password)}'`);
+  } finally {
+    await client.end();
   }
 }
 
@@ -257,7 +294,7 @@ function initdb(
         '--locale=C',
         '--no-sync',
       ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, ...(owner ?? {}) },
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: helperEnv({ LC_ALL: 'C' }), ...(owner ?? {}) },
     );
     for (const line of out.split('\n')) if (line) onLog(line);
   } catch (cause) {

@@ -1,5 +1,7 @@
 // The WebSocket relay with the unmodified Neon driver's Pool and Client (and raw WebSocket frames
 // where the driver hides what matters), against real PostgreSQL servers.
+
+import { until as waitUntil } from '@anypg/testkit';
 import { Client, neonConfig, Pool } from '@neondatabase/serverless';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -299,14 +301,14 @@ describe('login as Neon does it: the endpoint asks for a cleartext password and 
         // The session is a normal one: its cancel key was relayed, and a cancel request (which the
         // driver sends on a WebSocket of its own) reaches the upstream.
         const running = client.query('select pg_sleep(30)').catch((e: unknown) => e);
-        await until(
-          () =>
-            count(
+        await waitUntil(
+          'the query to run',
+          async () =>
+            (await count(
               `select count(*)::int as n from pg_stat_activity where application_name = $1 and state = 'active'`,
               [`login_${role}`],
               admin,
-            ),
-          (n) => n === 1,
+            )) === 1,
         );
         const canceller = clientFor(urlFor(role, PW)) as unknown as { cancel(c: unknown, q: unknown): void };
         canceller.cancel(client, (client as unknown as { activeQuery: unknown }).activeQuery);

@@ -10,6 +10,11 @@
 // is what that path really opened: the Lambda's one pooled connection, the Data API endpoint's
 // sessions, Hyperdrive's per-request connections (the local binding is a plain pipe: no pooling),
 // the Neon endpoint's upstream pool.
+//
+// Each app logs in as a role of its own that owns its database and is not a superuser, as an
+// application's role should be: what reaches the database through a stand-in can do no more than
+// the app itself. The superuser URL is only used here, to create them.
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { startLambdaDemo } from '@anypg/lambda-demo/scripts/local.mjs';
@@ -32,7 +37,7 @@ async function main() {
   if (server) closers.push(() => server.stop());
   const baseUrl = process.env.DATABASE_URL ?? server.url;
 
-  // One database per app (each applies its own migrations), one proxy per path.
+  // One database and role per app (each applies its own migrations), one proxy per path.
   const lambdaDbUrl = await freshDatabase(baseUrl, 'notes_lambda');
   const workerDbUrl = await freshDatabase(baseUrl, 'notes_worker');
   const proxied = async (url) => {
@@ -110,7 +115,16 @@ async function main() {
     console.log('\nEverything is running. Try:');
     for (const t of targets) console.log(`  curl -s '${t.base}/notes${t.query}'    # ${t.app} on ${t.backend}`);
     console.log(
-      `\n  DATABASE_URL=${baseUrl}\n  Neon endpoint: ${neon.fetchEndpoint}\n  Data API endpoint: ${dataApi.url}\n\nCtrl-C stops every process.`,
+      [
+        '',
+        `  lambda-demo's database (role notes_lambda_app): ${lambdaDbUrl}`,
+        `  worker-demo's database (role notes_worker_app): ${workerDbUrl}`,
+        `  superuser (creates the apps' roles):            ${baseUrl}`,
+        `  Neon endpoint: ${neon.fetchEndpoint}`,
+        `  Data API endpoint: ${dataApi.url}`,
+        '',
+        'Ctrl-C stops every process.',
+      ].join('\n'),
     );
     await new Promise((resolve) => {
       process.once('SIGINT', resolve);
@@ -276,16 +290,28 @@ function printTable(rows) {
   for (const r of rows) console.log(line(columns.map((c) => cell(r, c))));
 }
 
+/**
+ * A new database `name`, owned by a new role `<name>_app` (a random password, no superuser, no
+ * CREATEDB or CREATEROLE): the URL the app uses. `url` must be able to create roles and databases.
+ */
 async function freshDatabase(url, name) {
+  const role = `${name}_app`;
+  const password = randomBytes(18).toString('base64url');
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query(`drop database if exists ${name} with (force)`);
-    await client.query(`create database ${name}`);
+    await client.query(`drop role if exists ${role}`);
+    await client.query(
+      `create role ${role} login nosuperuser nocreatedb nocreaterole password ${client.escapeLiteral(password)}`,
+    );
+    await client.query(`create database ${name} owner ${role}`);
   } finally {
     await client.end();
   }
   const u = new URL(url);
+  u.username = role;
+  u.password = password;
   u.pathname = `/${name}`;
   return u.toString();
 }

@@ -464,6 +464,25 @@ describe('credentials, options and secrets', () => {
         .split('\n')
         .map((l) => l.split('=') as [string, string]),
     );
+    // The names anypg reads (createDb() with no options), and the SDK's.
+    expect(Object.keys(env).sort()).toEqual([
+      'ANYPG_DATA_API_DATABASE',
+      'ANYPG_DATA_API_RESOURCE_ARN',
+      'ANYPG_DATA_API_SECRET_ARN',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_ENDPOINT_URL_RDS_DATA',
+      'AWS_REGION',
+      'AWS_SECRET_ACCESS_KEY',
+    ]);
+    expect(main.endpoint.env()).toEqual(env);
+    // The lambda command takes the region as --region (Lambda sets AWS_REGION itself).
+    const command = main.endpoint.lambdaCommand('dist/handler.mjs');
+    expect(command.split(' \\\n  ')).toEqual([
+      'anypg-local lambda dist/handler.mjs --region us-east-1',
+      ...Object.entries(env)
+        .filter(([k]) => k !== 'AWS_REGION')
+        .map(([k, v]) => `--env ${k}=${v}`),
+    ]);
     const saved = { ...process.env };
     try {
       Object.assign(process.env, env);
@@ -471,9 +490,9 @@ describe('credentials, options and secrets', () => {
       clients.push(fromEnv);
       const res = await fromEnv.send(
         new ExecuteStatementCommand({
-          resourceArn: env.DATA_API_RESOURCE_ARN!,
-          secretArn: env.DATA_API_SECRET_ARN!,
-          database: env.DATA_API_DATABASE!,
+          resourceArn: env.ANYPG_DATA_API_RESOURCE_ARN!,
+          secretArn: env.ANYPG_DATA_API_SECRET_ARN!,
+          database: env.ANYPG_DATA_API_DATABASE!,
           sql: 'select 42',
         }),
       );

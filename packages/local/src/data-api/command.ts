@@ -57,7 +57,10 @@ ${GUARD_USAGE}`,
       );
       if (pg) console.log(`  DATABASE_URL=${pg.url}   (the embedded PostgreSQL, for migrations)\n`);
       console.log(`${endpoint.snippet()}\n`);
-      console.log(`or in the environment:\n\n${endpoint.envSnippet()}\n`);
+      console.log(
+        `or, for code using anypg (createDb() reads these), in the environment:\n\n${endpoint.envSnippet()}\n`,
+      );
+      console.log(`a Lambda handler with that environment:\n\n${endpoint.lambdaCommand()}\n`);
       console.log('Ctrl-C stops it.');
       return {
         async close() {

@@ -32,12 +32,25 @@ import {
   rollbackTransaction,
 } from './operations.js';
 import { Sessions } from './sessions.js';
-import { type DataApiClientSettings, dataApiClientSnippet, dataApiEnvSnippet, LOCAL_CREDENTIALS } from './setup.js';
+import {
+  type DataApiClientSettings,
+  dataApiClientSnippet,
+  dataApiEnv,
+  dataApiEnvSnippet,
+  dataApiLambdaCommand,
+  LOCAL_CREDENTIALS,
+} from './setup.js';
 import { type DataApiSecret, Upstream } from './upstream.js';
 
 export { type DataApiErrorType, type ErrorMessageOptions, sqlStateOf } from './errors.js';
 export type { DataApiLimits } from './operations.js';
-export { type DataApiClientSettings, dataApiClientSnippet, dataApiEnvSnippet } from './setup.js';
+export {
+  type DataApiClientSettings,
+  dataApiClientSnippet,
+  dataApiEnv,
+  dataApiEnvSnippet,
+  dataApiLambdaCommand,
+} from './setup.js';
 export type { DataApiSecret } from './upstream.js';
 
 export interface DataApiEndpointOptions extends BrowserGuardOptions {
@@ -109,8 +122,16 @@ export interface DataApiEndpoint {
   stats(): { requests: number; openTransactions: number; expiredTransactions: number; pendingFailures: number };
   /** The three lines that set up a client, ready to paste. */
   snippet(): string;
-  /** The same settings as environment variables. */
+  /**
+   * What code using anypg needs to reach this endpoint with `createDb()` alone, as `NAME=value`
+   * lines: ANYPG_DATA_API_RESOURCE_ARN/_SECRET_ARN/_DATABASE, AWS_ENDPOINT_URL_RDS_DATA, AWS_REGION
+   * and placeholder AWS credentials.
+   */
   envSnippet(): string;
+  /** The same as an object (for `startLambda({ env })`, leave AWS_REGION out and pass `region`). */
+  env(): Record<string, string>;
+  /** The `anypg-local lambda` command line that runs `handler` with that environment. */
+  lambdaCommand(handler?: string): string;
   /** Stops listening, rolls back every open transaction and closes every upstream connection. Safe to call twice. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -352,6 +373,8 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
     }),
     snippet: () => dataApiClientSnippet(setup),
     envSnippet: () => dataApiEnvSnippet(setup),
+    env: () => dataApiEnv(setup),
+    lambdaCommand: (handler) => dataApiLambdaCommand(setup, handler),
     close,
     [Symbol.asyncDispose]: close,
   };

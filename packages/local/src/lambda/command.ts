@@ -12,7 +12,7 @@ import { startLambda } from './runner.js';
 export const lambdaCommand: Command = {
   summary: 'run a Lambda handler in a warm container that freezes between requests, behind an API Gateway',
   usage: `usage: anypg-local lambda <handler-file>[#export] [--port N] [--host ADDR] [--env K=V]... [--no-freeze]
-                          [--timeout SECONDS] [--memory MB] [--name NAME] [--inherit-env]
+                          [--timeout SECONDS] [--memory MB] [--name NAME] [--region REGION] [--inherit-env]
                           [--allow-origin ORIGIN]... [--allow-host NAME]...
 
   <handler-file>  the built handler (.js, .mjs or .cjs); #export picks the export (default handler)
@@ -23,6 +23,8 @@ export const lambdaCommand: Command = {
   --timeout       function timeout in seconds (default 30)
   --memory        memory size in MB (default 128; the V8 heap gets 90 % of it)
   --name          function name (default local-function)
+  --region        AWS_REGION and AWS_DEFAULT_REGION of the function (default us-east-1; Lambda sets
+                  these itself, so --env refuses them)
   --inherit-env   pass this shell's environment to the function too (Lambda does not)
 ${GUARD_USAGE}`,
   async run(args) {
@@ -37,6 +39,7 @@ ${GUARD_USAGE}`,
         timeout: { type: 'string' },
         memory: { type: 'string' },
         name: { type: 'string' },
+        region: { type: 'string' },
         'inherit-env': { type: 'boolean' },
         ...GUARD_FLAGS,
       },
@@ -51,7 +54,14 @@ ${GUARD_USAGE}`,
     for (const kv of values.env ?? []) {
       const eq = kv.indexOf('=');
       if (eq <= 0) throw new TypeError(`--env takes NAME=value, got ${JSON.stringify(kv.slice(0, 40))}`);
-      env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      const name = kv.slice(0, eq);
+      if (name === 'AWS_REGION' || name === 'AWS_DEFAULT_REGION') {
+        throw new TypeError(`--env ${name} is Lambda's own variable: use --region ${kv.slice(eq + 1)} instead.`);
+      }
+      env[name] = kv.slice(eq + 1);
+    }
+    if (values.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(values.region)) {
+      throw new TypeError(`--region must be an AWS region such as us-east-1, got ${JSON.stringify(values.region)}`);
     }
     const port = values.port === undefined ? undefined : Number(values.port);
     if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
@@ -76,6 +86,7 @@ ${GUARD_USAGE}`,
       ...(timeout !== undefined && { timeoutMs: timeout * 1000 }),
       ...(memory !== undefined && { memoryMb: memory }),
       ...(values.name !== undefined && { functionName: values.name }),
+      ...(values.region !== undefined && { region: values.region }),
       onLog: (line, stream) => (stream === 'stderr' ? console.error(line) : console.log(line)),
     });
     let gateway: Awaited<ReturnType<typeof startGateway>>;

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ddl, dropDdl } from './schema.js';
 import { admin, type Backend, call, expectBarePgRejection, settledBackends, unique } from './support.js';
 
+const URL_WITH_PASSWORD = /postgres(?:ql)?:\/\/[^/\s"@]*:(?!\*\*\*@)[^@\s"]+@/;
+
 const t = unique('wk');
 const app = unique('anypg_wk');
 
@@ -34,7 +36,8 @@ describe('hyperdrive', () => {
       pool: { max: 1 },
     });
     // The binding's password never shows.
-    expect(JSON.stringify(body)).not.toContain(':postgres@');
+    // No connection URL with a password other than the redaction (the test server's is random).
+    expect(JSON.stringify(body)).not.toMatch(URL_WITH_PASSWORD);
     expect(body.capabilities).toMatchObject({ interactiveTransactions: true, savepoints: true, batchAtomic: true });
   });
 

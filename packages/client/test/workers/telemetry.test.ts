@@ -18,6 +18,8 @@ import { type AnypgDatabase, createDb, openTelemetry } from '../../src/edge.js';
 import type { TestEnv } from './app.js';
 import { admin, unique } from './support.js';
 
+const URL_WITH_PASSWORD = /postgres(?:ql)?:\/\/[^/\s"@]*:(?!\*\*\*@)[^@\s"]+@/;
+
 const env = anyEnv as unknown as TestEnv;
 const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -72,7 +74,8 @@ describe('hyperdrive', () => {
     const acquire = only(spans, 'anypg.acquire');
     expect(acquire.parentSpanContext?.spanId).toBe(statement.spanContext().spanId);
     expect(names(childrenOf(spans, acquire))).toEqual(['anypg.connect']);
-    expect(JSON.stringify(spans.map((s) => s.attributes))).not.toContain(':postgres@');
+    // No connection URL with a password other than the redaction (the test server's is random).
+    expect(JSON.stringify(spans.map((s) => s.attributes))).not.toMatch(URL_WITH_PASSWORD);
   });
 
   it('a transaction is the parent of its statements', async () => {

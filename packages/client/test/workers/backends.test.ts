@@ -4,9 +4,15 @@
 // reports is checked against what Node sees on the server (the ADMIN binding).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ddl, dropDdl } from './schema.js';
-import { admin, type Backend, call, expectBarePgRejection, settledBackends, unique } from './support.js';
-
-const URL_WITH_PASSWORD = /postgres(?:ql)?:\/\/[^/\s"@]*:(?!\*\*\*@)[^@\s"]+@/;
+import {
+  admin,
+  type Backend,
+  call,
+  expectBarePgRejection,
+  settledBackends,
+  URL_WITH_PASSWORD,
+  unique,
+} from './support.js';
 
 const t = unique('wk');
 const app = unique('anypg_wk');

@@ -98,3 +98,6 @@ export async function sessionCounts(): Promise<{ sessions: number; abandoned: nu
 export function unique(prefix: string): string {
   return `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
 }
+
+/** A connection URL whose password is anything but the redaction `***`. */
+export const URL_WITH_PASSWORD = /postgres(?:ql)?:\/\/[^/\s"@]*:(?!\*\*\*@)[^@\s"]+@/;

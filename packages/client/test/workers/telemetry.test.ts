@@ -16,9 +16,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnypgDatabase, createDb, openTelemetry } from '../../src/edge.js';
 import type { TestEnv } from './app.js';
-import { admin, unique } from './support.js';
-
-const URL_WITH_PASSWORD = /postgres(?:ql)?:\/\/[^/\s"@]*:(?!\*\*\*@)[^@\s"]+@/;
+import { admin, URL_WITH_PASSWORD, unique } from './support.js';
 
 const env = anyEnv as unknown as TestEnv;
 const exporter = new InMemorySpanExporter();

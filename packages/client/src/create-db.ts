@@ -5,6 +5,7 @@ import { createDataApiTransport } from './backends/data-api/factory.js';
 import { hyperdriveFactory } from './backends/hyperdrive/factory.js';
 import { createNeonHttpTransport } from './backends/neon-http/factory.js';
 import { createNeonWsTransport } from './backends/neon-ws/factory.js';
+import { driverLoadError } from './backends/optional-driver.js';
 import { createPgTransport } from './backends/pg/factory.js';
 import { poolerOf } from './backends/pg-pooler/detect.js';
 import type { CreateDbOptions } from './config/options.js';
@@ -19,7 +20,15 @@ const NODE_BACKENDS: BackendFactories = {
   'pg-pooler': createPgTransport,
   'neon-http': createNeonHttpTransport,
   'neon-ws': createNeonWsTransport,
-  hyperdrive: hyperdriveFactory(() => import('pg')),
+  // The rejection handler right on import(): see backends/optional-driver.ts.
+  hyperdrive: hyperdriveFactory(() =>
+    import('pg').then(
+      (mod) => mod,
+      (err: unknown) => {
+        throw driverLoadError('pg', 'hyperdrive', err, 'pg');
+      },
+    ),
+  ),
   'data-api': createDataApiTransport,
 };
 

@@ -11,6 +11,7 @@
 //     nobody can know.
 import type { DataApiOptions } from '../../config/options.js';
 import { ConfigurationError } from '../../errors.js';
+import { driverLoadError } from '../optional-driver.js';
 
 export type RdsDataModule = typeof import('@aws-sdk/client-rds-data');
 
@@ -24,13 +25,7 @@ export function loadRdsData(): Promise<RdsDataModule> {
     )
     .catch((err: unknown) => {
       loading = undefined;
-      throw Object.assign(
-        new ConfigurationError(
-          'backend',
-          'The data-api backend needs the package @aws-sdk/client-rds-data: install it (npm i @aws-sdk/client-rds-data). It is loaded only when the Data API is used.',
-        ),
-        { cause: err },
-      );
+      throw driverLoadError('@aws-sdk/client-rds-data', 'data-api', err);
     });
   return loading;
 }

@@ -94,7 +94,7 @@ export class NeonHttpTransport implements Transport {
   }
 
   async #driver(): Promise<{ neon: NeonModule; sql: NeonSql }> {
-    this.#neon ??= await loadNeon();
+    this.#neon ??= await loadNeon('neon-http');
     const neon = this.#neon;
     installRouter(neon);
     // The URL was validated by anypg already: the driver's own error would print it, password and all.

@@ -19,7 +19,7 @@ export function createNeonWsTransport(ctx: BackendContext): PgTransport {
   const queryTimeoutMs = options.queryTimeoutMs ?? (statementTimeoutMs ? statementTimeoutMs + 5_000 : 0);
   const target = redactUrl(parts);
   const driver = async (): Promise<PgDriver> => {
-    const neon = await loadNeon();
+    const neon = await loadNeon('neon-ws');
     return {
       Client: configuredClientClass(neon, neonOpts) as unknown as PgDriver['Client'],
       types: neon.types as never,

@@ -8,12 +8,22 @@
 import { isLocalHost } from '../../config/connection-string.js';
 import type { NeonOptions } from '../../config/options.js';
 import { ConfigurationError } from '../../errors.js';
+import { driverLoadError } from '../optional-driver.js';
 
 export type NeonModule = typeof import('@neondatabase/serverless');
 
 let loading: Promise<NeonModule> | undefined;
-export function loadNeon(): Promise<NeonModule> {
-  loading ??= import('@neondatabase/serverless');
+/** `backend` names the backend that needs the driver, for the error when it is not installed. */
+export function loadNeon(backend: 'neon-http' | 'neon-ws'): Promise<NeonModule> {
+  // The rejection handler right on import() keeps a bundle building without the driver
+  // (optional-driver.ts); a failed load is not cached, so installing it needs no restart in dev.
+  loading ??= import('@neondatabase/serverless').then(
+    (mod) => mod,
+    (err: unknown) => {
+      loading = undefined;
+      throw driverLoadError('@neondatabase/serverless', backend, err);
+    },
+  );
   return loading;
 }
 

@@ -12,6 +12,7 @@ import { resolveTls } from '../../config/tls.js';
 import type { BackendContext } from '../../core/context.js';
 import { ConfigurationError } from '../../errors.js';
 import { CircuitBreaker } from '../../resilience/breaker.js';
+import { driverLoadError } from '../optional-driver.js';
 import { POOLER_TRAITS, type PoolerKind } from '../pg-pooler/detect.js';
 import { poolerHazard } from '../pg-pooler/guard.js';
 import { createIamTokenProvider } from '../pg-pooler/iam.js';
@@ -19,7 +20,13 @@ import { sendCancel } from './cancel.js';
 import { type PgDriver, PgTransport, type PgTransportOptions } from './transport.js';
 
 async function loadPg(): Promise<PgDriver> {
-  const { default: pg } = await import('pg');
+  // The rejection handler right on import(): see optional-driver.ts.
+  const { default: pg } = await import('pg').then(
+    (mod) => mod,
+    (err: unknown) => {
+      throw driverLoadError('pg', 'pg', err);
+    },
+  );
   return { Client: pg.Client, types: pg.types as PgDriver['types'] };
 }
 

@@ -13,6 +13,7 @@ import type pg from 'pg';
 import {
   AnypgError,
   abortedError,
+  ConfigurationError,
   ConnectionError,
   type ConnectionError as ConnectionErrorType,
   isPostgresError,
@@ -196,7 +197,8 @@ export class FreezeAwarePool {
     } catch (err) {
       this.total--;
       const wrapped = err instanceof AnypgError ? err : connectError(this.settings.target, err);
-      this.breaker?.failure(wrapped);
+      // A missing driver or a bad setting is not the database failing: it must not open the circuit.
+      if (!(wrapped instanceof ConfigurationError)) this.breaker?.failure(wrapped);
       this.serveWaiterWithNewConnection();
       throw wrapped;
     }

@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 // Runs a workspace script on any machine that has Node (even Node 20) and npm.
 //
-//   node scripts/run.mjs test     # typecheck, lint and every package's tests
-//   node scripts/run.mjs demo     # the main job, on the embedded local defaults
+//   node scripts/run.mjs test       # typecheck, lint and every package's tests
+//   node scripts/run.mjs demo       # the main job, on the embedded local defaults
+//   node scripts/run.mjs provision  # only install what the tests need from the system (PgBouncer)
 //
 // The repo needs Node >= 22.12 and pnpm 12.4.2. When the Node running this script is older, or
 // pnpm is missing, both are installed from the npm registry into ./.toolchain (about 10 s, once)
 // and put first on PATH for everything spawned below. A machine that already has a recent Node
 // and pnpm uses them as they are; `pnpm install && pnpm test` is then the same thing.
+// Before `test`, PgBouncer (a system package, not an npm one) is installed when it is missing and
+// this user can install it (apt-get as root or with passwordless sudo); otherwise one message says
+// what to install and nothing runs (scripts/provision.mjs).
 // Written for Node 20: no dependency, no TypeScript.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePgBouncer } from './provision.mjs';
 
 const NODE_VERSION = '24.21.0';
 const PNPM_VERSION = '12.4.2';
@@ -43,6 +48,18 @@ function has(cmd, args, env) {
 }
 
 const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', WRANGLER_SEND_METRICS: 'false' };
+
+if (script === 'test' || script === 'provision') {
+  const pgbouncer = ensurePgBouncer({ env, log });
+  if (!pgbouncer.ok) {
+    log(pgbouncer.message);
+    process.exit(1);
+  }
+  if (script === 'provision') {
+    log(`PgBouncer: ${pgbouncer.path}${pgbouncer.installed ? ' (installed now)' : ''}`);
+    process.exit(0);
+  }
+}
 
 const haveNode = versionOk(process.version);
 const havePnpm = has('pnpm', ['--version'], env) === PNPM_VERSION;

@@ -31,6 +31,9 @@ let bouncer: LocalPgBouncer;
 let dataApi: DataApiEndpoint;
 const backends: Record<string, Db> = {};
 
+const common = { url: databaseUrl(), env: {}, schema } as const;
+
+// What every suite needs: the tables, the oracle, and anypg's pg backend (the builder's oracle).
 beforeAll(async () => {
   await admin(async (c) => {
     for (const s of SETUP_SQL) await c.query(s);
@@ -38,28 +41,42 @@ beforeAll(async () => {
   });
   oracle = new pg.Client({ connectionString: databaseUrl() });
   await oracle.connect();
-  endpoint = await startNeonEndpoint({ upstream: databaseUrl() });
-  const common = { url: databaseUrl(), env: {}, schema } as const;
   backends.pg = createDb({ ...common, backend: 'pg' });
-  backends['neon-http'] = createDb({ ...common, backend: 'neon-http', neon: endpoint.neonConfig });
-  backends['neon-ws'] = createDb({ ...common, backend: 'neon-ws', neon: endpoint.neonConfig });
-  bouncer = await startPgBouncer({ upstream: databaseUrl() });
-  backends['pg via PgBouncer'] = createDb({ ...common, url: bouncer.urlFor(undefined, { pgbouncer: 'true' }) });
-  dataApi = await startDataApiEndpoint({ upstream: databaseUrl() });
-  backends['data-api'] = createDb({
-    schema,
-    env: {},
-    backend: 'data-api',
-    dataApi: {
-      endpoint: dataApi.url,
-      region: dataApi.region,
-      resourceArn: dataApi.resourceArn,
-      secretArn: dataApi.secretArn,
-      database: dataApi.database,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    },
-  });
 });
+
+// Each other backend is started by its own suite, so a machine without PgBouncer fails only the
+// PgBouncer suite (and a missing Neon or Data API stand-in only its own).
+const START: Record<string, () => Promise<Db>> = {
+  pg: async () => backends.pg!,
+  'neon-http': async () => {
+    endpoint ??= await startNeonEndpoint({ upstream: databaseUrl() });
+    return createDb({ ...common, backend: 'neon-http', neon: endpoint.neonConfig });
+  },
+  'neon-ws': async () => {
+    endpoint ??= await startNeonEndpoint({ upstream: databaseUrl() });
+    return createDb({ ...common, backend: 'neon-ws', neon: endpoint.neonConfig });
+  },
+  'pg via PgBouncer': async () => {
+    bouncer = await startPgBouncer({ upstream: databaseUrl() });
+    return createDb({ ...common, url: bouncer.urlFor(undefined, { pgbouncer: 'true' }) });
+  },
+  'data-api': async () => {
+    dataApi = await startDataApiEndpoint({ upstream: databaseUrl() });
+    return createDb({
+      schema,
+      env: {},
+      backend: 'data-api',
+      dataApi: {
+        endpoint: dataApi.url,
+        region: dataApi.region,
+        resourceArn: dataApi.resourceArn,
+        secretArn: dataApi.secretArn,
+        database: dataApi.database,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      },
+    });
+  },
+};
 
 afterAll(async () => {
   await Promise.all(Object.values(backends).map((db) => db.$close()));
@@ -73,6 +90,9 @@ afterAll(async () => {
 const NAMES = ['pg', 'neon-http', 'neon-ws', 'pg via PgBouncer', 'data-api'];
 
 describe.each(NAMES)('conformance: %s', (name) => {
+  beforeAll(async () => {
+    backends[name] = await START[name]!();
+  });
   const db = () => backends[name]!;
 
   it('returns every type of the corpus exactly as pg does (execute)', async () => {

@@ -32,6 +32,25 @@ const binding = (url: string) => {
 };
 
 describe('resolveBackend', () => {
+  it('says a local URL with neon.fetchEndpoint is a Neon-compatible endpoint, not a Neon database', () => {
+    const workerd = { name: 'workerd', evidence: 'test' } as const;
+    const local = resolveBackend(base({ runtime: workerd, host: '127.0.0.1', neonEndpoint: true }));
+    expect(local.backend).toBe('neon-http');
+    expect(local.reason).toContain('neon.fetchEndpoint names a Neon-compatible endpoint');
+    expect(local.reason).not.toContain('Neon database');
+    const neon = resolveBackend(base({ runtime: workerd, host: 'ep-x-123.us-east-2.aws.neon.tech' }));
+    expect(neon.reason).toContain('the URL is a Neon database');
+  });
+
+  it('mentions the Data API variables in "No database URL" on Lambda only', () => {
+    const lambda = () => createDb({ env: { AWS_LAMBDA_FUNCTION_NAME: 'fn' } });
+    expect(lambda).toThrow(
+      /No database URL.*ANYPG_DATA_API_RESOURCE_ARN, ANYPG_DATA_API_SECRET_ARN and ANYPG_DATA_API_DATABASE/,
+    );
+    expect(() => createDb({ env: {} })).toThrow(/No database URL/);
+    expect(() => createDb({ env: {} })).not.toThrow(/DATA_API/);
+  });
+
   it('takes the explicit option first, then ANYPG_BACKEND', () => {
     expect(resolveBackend(base({ explicit: 'neon-ws', env: { ANYPG_BACKEND: 'pg' } })).backend).toBe('neon-ws');
     const r = resolveBackend(base({ env: { ANYPG_BACKEND: 'neon-http' } }));

@@ -48,9 +48,14 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
     hyperdriveBinding: options.hyperdrive?.binding,
   });
   if (!url && !NO_URL.has(resolution.backend)) {
+    // On Lambda the other way in is the Data API: say so, with the variables anypg reads.
+    const dataApiHint =
+      runtime.name === 'aws-lambda'
+        ? ' For the RDS Data API instead, set ANYPG_DATA_API_RESOURCE_ARN, ANYPG_DATA_API_SECRET_ARN and ANYPG_DATA_API_DATABASE (or pass createDb({ dataApi })).'
+        : '';
     throw new ConfigurationError(
       'url',
-      'No database URL: pass createDb({ url }) or set DATABASE_URL (postgresql://user:password@host:5432/database).',
+      `No database URL: pass createDb({ url }) or set DATABASE_URL (postgresql://user:password@host:5432/database).${dataApiHint}`,
     );
   }
   const factory = factories[resolution.backend]!;

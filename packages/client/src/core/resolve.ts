@@ -101,7 +101,11 @@ export function resolveBackend(input: ResolveInput): Resolution {
   if (input.dataApi) return choose('data-api', 'Data API resource and secret ARNs are configured');
   const tcp = TCP_RUNTIMES.has(runtime.name);
   if (!tcp && (isNeonHost(input.host) || input.neonEndpoint)) {
-    return choose('neon-http', `${where} has no TCP sockets; the URL is a Neon database, reached over HTTP`);
+    // A local URL with neon.fetchEndpoint is a Neon-compatible endpoint, not a Neon database.
+    const what = isNeonHost(input.host)
+      ? 'the URL is a Neon database'
+      : 'neon.fetchEndpoint names a Neon-compatible endpoint';
+    return choose('neon-http', `${where} has no TCP sockets; ${what}, reached over HTTP`);
   }
   if (tcp && input.pooler) {
     return choose('pg-pooler', `${where}: ${input.pooler.kind} detected (${input.pooler.evidence})`);

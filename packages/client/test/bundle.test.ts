@@ -129,6 +129,15 @@ describe('esbuild, other entries', () => {
     expect(traced.packages.filter((p) => FORBIDDEN.test(p))).toEqual([]);
   });
 
+  it('anypg/hyperdrive holds the hyperdrive backend only: no Neon code, and pg only from the caller', async () => {
+    const b = await bundle(worker('anypg-hyperdrive.js'), ['workerd']);
+    expect(b.anypg).toContain('dist/hyperdrive.js');
+    expect(b.anypg).toContain('dist/backends/hyperdrive/factory.js');
+    expect(b.anypg.filter((f) => /backends\/(neon|neon-http|neon-ws|data-api)\//.test(f))).toEqual([]);
+    expect(b.packages).not.toContain('@neondatabase/serverless');
+    expect(b.packages.filter((p) => /^@aws-sdk\/|^@smithy\//.test(p))).toEqual([]);
+  });
+
   it('the check sees pg when a Worker does bundle it (the control)', async () => {
     const b = await bundle(
       { stdin: { contents: "import pg from 'pg'; export default pg;", resolveDir: pkgDir, loader: 'js' } },

@@ -52,6 +52,8 @@ describe.each(['esm', 'cjs'])('a Lambda on pg, %s bundle', (format) => {
     expect(new Set(answers.map((a) => a.pid)).size).toBe(1);
     expect(await sessionsNamed(inject('databaseUrl'), name)).toEqual([answers[0]!.pid]);
     expect(lambda.coldStarts).toBe(1);
+    // The runtime freezes once it asks for the next event, just after the answer: wait for it.
+    await until('the container to freeze after the last invocation', () => lambda.frozen);
     expect(lambda.freezes).toBeGreaterThanOrEqual(5);
   });
 
@@ -65,10 +67,14 @@ describe.each(['esm', 'cjs'])('a Lambda on pg, %s bundle', (format) => {
     expect(first.answer).toBe(42);
     // The container is frozen now. Wait for what the freeze stands for: the server dropping the
     // idle connection (its session gone from pg_stat_activity), not for a time.
+    await until('the container to freeze', () => lambda.frozen);
+    const thaws = lambda.thaws;
     await until('the server to end the idle session', async () => {
       return !(await sessionsNamed(inject('databaseUrl'), name)).includes(first.pid);
     });
+    // Still frozen: nothing ran in the container while the server dropped its connection.
     expect(lambda.frozen).toBe(true);
+    expect(lambda.thaws).toBe(thaws);
     const after = await lambda.invoke({});
     expect(after.error).toBeUndefined();
     const second = after.payload as Answer;

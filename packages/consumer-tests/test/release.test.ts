@@ -24,6 +24,14 @@ const version = (dir: string) =>
   (JSON.parse(readFileSync(join(copy, dir, 'package.json'), 'utf8')) as { version: string }).version;
 const PUBLISHED = ['packages/client', 'packages/local'];
 
+/** Whether `after` is above `before` by at least a bump of the given part (0 major, 1 minor, 2 patch). */
+function newer(after: string, before: string, part: number): boolean {
+  const a = after.split('.').map(Number);
+  const b = before.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i]! > b[i]! && i <= part;
+  return false;
+}
+
 beforeAll(async () => {
   for (const f of ['package.json', 'pnpm-workspace.yaml', 'LICENSE', '.changeset']) {
     cpSync(join(repoRoot, f), join(copy, f), { recursive: true });
@@ -61,9 +69,9 @@ it('changeset version bumps the published packages and writes their changelogs, 
     demo: version('apps/lambda-demo'),
   };
   await run(process.execPath, [join(repoRoot, 'node_modules/@changesets/cli/bin.js'), 'version'], { cwd: copy });
-  const [major, minor] = before.client.split('.').map(Number);
-  expect(version('packages/client')).toBe(`${major}.${minor! + 1}.0`);
-  expect(version('packages/local')).not.toBe(before.local);
+  // At least the dry run's bumps (other pending changesets may ask for more).
+  expect(newer(version('packages/client'), before.client, 1)).toBe(true);
+  expect(newer(version('packages/local'), before.local, 2)).toBe(true);
   expect(version('apps/lambda-demo')).toBe(before.demo);
   for (const dir of PUBLISHED) {
     expect(readFileSync(join(copy, dir, 'CHANGELOG.md'), 'utf8')).toContain('A change released by the dry run.');

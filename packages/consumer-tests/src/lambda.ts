@@ -15,7 +15,7 @@ export const ESBUILD_ARGS = {
     '--format=esm',
     '--outfile=dist/index.mjs',
     '--external:pg-native',
-    "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   ],
   cjs: [
     'src/handler.ts',

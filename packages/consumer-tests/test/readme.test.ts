@@ -33,6 +33,9 @@ beforeAll(async () => {
       pg: DEPS.pg,
       '@neondatabase/serverless': DEPS['@neondatabase/serverless'],
       '@aws-sdk/client-rds-data': DEPS['@aws-sdk/client-rds-data'],
+      // The tracing examples' packages.
+      '@opentelemetry/api': '1.9.1',
+      '@microlabs/otel-cf-workers': '1.0.0-rc.52', // 0.9.1's types export nothing under nodenext
     },
     devDependencies: {
       typescript: '7.0.2',

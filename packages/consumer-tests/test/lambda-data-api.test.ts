@@ -26,18 +26,6 @@ function envBlock(output: string): Record<string, string> {
   return env;
 }
 
-/**
- * Until @anypg/local prints the variable names anypg reads (the local half of this issue's point 4,
- * done in packages/local), its three Data API lines are given their documented ANYPG_DATA_API_*
- * names here. Once it prints them, this changes nothing; then delete it.
- */
-function documentedNames(env: Record<string, string>): Record<string, string> {
-  if (env.ANYPG_DATA_API_RESOURCE_ARN) return env;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) out[k.startsWith('DATA_API_') ? `ANYPG_${k}` : k] = v;
-  return out;
-}
-
 beforeAll(async () => {
   project = await createProject('lambda-data-api', {
     dependencies: {
@@ -67,13 +55,13 @@ it('prints an environment block with the endpoint, the region, credentials and t
   expect(Object.keys(printed)).toEqual(
     expect.arrayContaining(['AWS_ENDPOINT_URL_RDS_DATA', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']),
   );
-  expect(Object.keys(documentedNames(printed))).toEqual(
+  expect(Object.keys(printed)).toEqual(
     expect.arrayContaining(['ANYPG_DATA_API_RESOURCE_ARN', 'ANYPG_DATA_API_SECRET_ARN', 'ANYPG_DATA_API_DATABASE']),
   );
 });
 
 it('runs on the Data API from that block alone, and reports pg (not installed) as a ConfigurationError', async () => {
-  const { AWS_REGION: region, ...env } = documentedNames(printed);
+  const { AWS_REGION: region, ...env } = printed;
   const local = await importLocal(inject('stackDir'));
   // Lambda sets AWS_REGION itself (a function's configuration may not): it is the runtime's region.
   await using lambda = await local.startLambda({

@@ -5,7 +5,8 @@
 // through NODE_PATH too, which is where AWS Lambda layers put their packages (the ADOT layer's
 // API under /opt/nodejs/node_modules). The name is held in a variable so bundlers do not try to
 // resolve it: a bundle built without the API still builds (pass openTelemetry(api) there).
-import { createRequire } from 'node:module';
+// Imported under another name: the banner users put on ESM Lambda bundles declares `createRequire`.
+import { createRequire as nodeCreateRequire } from 'node:module';
 import type { Telemetry } from '../trace.js';
 import type { OtelApi } from './api.js';
 import { openTelemetry } from './telemetry.js';
@@ -18,7 +19,7 @@ export function installedOpenTelemetryApi(): OtelApi | undefined {
     found = null;
     try {
       const base = typeof import.meta.url === 'string' ? import.meta.url : `${process.cwd()}/`;
-      const api = createRequire(base)(API_PACKAGE) as Partial<OtelApi>;
+      const api = nodeCreateRequire(base)(API_PACKAGE) as Partial<OtelApi>;
       if (typeof api?.trace?.getTracer === 'function') found = api as OtelApi;
     } catch {
       // not installed: no telemetry

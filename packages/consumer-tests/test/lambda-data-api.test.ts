@@ -14,9 +14,9 @@ let bundle: string;
 let printed: Record<string, string>;
 let stopEndpoint: (() => Promise<void>) | undefined;
 
-/** The KEY=value lines after "or in the environment:" in what the CLI printed. */
+/** The KEY=value lines after "in the environment:" in what the CLI printed. */
 function envBlock(output: string): Record<string, string> {
-  const after = output.slice(output.indexOf('or in the environment:'));
+  const after = output.slice(output.indexOf('in the environment:'));
   const env: Record<string, string> = {};
   for (const line of after.split('\n').slice(1)) {
     const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());

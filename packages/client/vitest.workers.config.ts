@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { budget } from '@anypg/testkit';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { defineConfig } from 'vitest/config';
 import { errorFields, tag } from './test/workers/tagged.js';
@@ -52,21 +54,23 @@ function adminService(url: string) {
 }
 
 /**
- * The conformance oracle: each statement through pg in Node with its default parsers, answered in
- * the same tagged JSON the Worker uses (rows and column type OIDs, or the error's fields).
+ * The conformance oracle: each statement through drizzle's node-postgres driver in Node (what
+ * anypg's execute() gives by default), answered in the same tagged JSON the Worker uses (rows and
+ * column type OIDs, or the error's fields: drizzle wraps pg's error in DrizzleQueryError's cause).
  */
 async function oracle(url: string, request: Request): Promise<Response> {
   const { statements } = (await request.json()) as { statements: string[] };
   const client = new pg.Client({ connectionString: url, application_name: 'anypg-workers-oracle' });
   await client.connect();
   try {
+    const db = drizzle(client);
     const out = [];
     for (const text of statements) {
       try {
-        const r = await client.query(text);
+        const r = (await db.execute(sql.raw(text))) as unknown as pg.QueryResult;
         out.push({ rows: tag(r.rows), oids: r.fields.map((f) => f.dataTypeID) });
       } catch (err) {
-        out.push({ error: errorFields(err) });
+        out.push({ error: errorFields((err as { cause?: unknown }).cause ?? err) });
       }
     }
     return Response.json(out);

@@ -1,8 +1,10 @@
 // The conformance suite: one corpus through every backend that runs in Node, on one real
 // PostgreSQL: pg (anypg's pg backend), pg through a real PgBouncer in transaction mode, neon-http
-// and neon-ws through the local Neon endpoint. pg directly is the oracle for values and errors;
-// results must be identical except where conformance/differences.ts says why not. (Hyperdrive runs
-// the same corpus inside workerd: test/workers.)
+// and neon-ws through the local Neon endpoint, and the Data API through its local endpoint.
+// Oracles: for execute(), drizzle's own node-postgres driver (the default, executeTypes 'drizzle')
+// and node-postgres itself (executeTypes 'node-postgres'); pg directly for errors. Results must be
+// identical except where conformance/differences.ts says why not. (Hyperdrive runs the same corpus
+// inside workerd: test/workers.)
 import {
   type DataApiEndpoint,
   type LocalPgBouncer,
@@ -12,9 +14,10 @@ import {
   startPgBouncer,
 } from '@anypg/local';
 import { eq, getTableColumns, sql } from 'drizzle-orm';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AnypgDatabase, createDb, DatabaseError, isRetryable } from '../src/node.js';
+import { type AnypgDatabase, type CreateDbOptions, createDb, DatabaseError, isRetryable } from '../src/node.js';
 import { errorCases, SETUP_SQL, TYPE_CASES, typeQuery } from './conformance/corpus.js';
 import { accepted } from './conformance/differences.js';
 import { builderRow, conformanceDdl, conformanceDrop, conformanceSchema } from './conformance/schema.js';
@@ -25,7 +28,9 @@ const schema = conformanceSchema(T);
 const { parents, children, values } = schema;
 
 type Db = AnypgDatabase<typeof schema>;
+type Extra = Pick<CreateDbOptions, 'executeTypes'>;
 let oracle: pg.Client;
+let drizzleOracle: NodePgDatabase;
 let endpoint: NeonEndpoint;
 let bouncer: LocalPgBouncer;
 let dataApi: DataApiEndpoint;
@@ -41,30 +46,32 @@ beforeAll(async () => {
   });
   oracle = new pg.Client({ connectionString: databaseUrl() });
   await oracle.connect();
-  backends.pg = createDb({ ...common, backend: 'pg' });
+  drizzleOracle = drizzle(oracle);
+  backends.pg = await START.pg!({});
 });
 
 // Each other backend is started by its own suite, so a machine without PgBouncer fails only the
 // PgBouncer suite (and a missing Neon or Data API stand-in only its own).
-const START: Record<string, () => Promise<Db>> = {
-  pg: async () => backends.pg!,
-  'neon-http': async () => {
+const START: Record<string, (extra: Extra) => Promise<Db>> = {
+  pg: async (extra) => createDb({ ...common, ...extra, backend: 'pg' }),
+  'neon-http': async (extra) => {
     endpoint ??= await startNeonEndpoint({ upstream: databaseUrl() });
-    return createDb({ ...common, backend: 'neon-http', neon: endpoint.neonConfig });
+    return createDb({ ...common, ...extra, backend: 'neon-http', neon: endpoint.neonConfig });
   },
-  'neon-ws': async () => {
+  'neon-ws': async (extra) => {
     endpoint ??= await startNeonEndpoint({ upstream: databaseUrl() });
-    return createDb({ ...common, backend: 'neon-ws', neon: endpoint.neonConfig });
+    return createDb({ ...common, ...extra, backend: 'neon-ws', neon: endpoint.neonConfig });
   },
-  'pg via PgBouncer': async () => {
-    bouncer = await startPgBouncer({ upstream: databaseUrl() });
-    return createDb({ ...common, url: bouncer.urlFor(undefined, { pgbouncer: 'true' }) });
+  'pg via PgBouncer': async (extra) => {
+    bouncer ??= await startPgBouncer({ upstream: databaseUrl() });
+    return createDb({ ...common, ...extra, url: bouncer.urlFor(undefined, { pgbouncer: 'true' }) });
   },
-  'data-api': async () => {
-    dataApi = await startDataApiEndpoint({ upstream: databaseUrl() });
+  'data-api': async (extra) => {
+    dataApi ??= await startDataApiEndpoint({ upstream: databaseUrl() });
     return createDb({
       schema,
       env: {},
+      ...extra,
       backend: 'data-api',
       dataApi: {
         endpoint: dataApi.url,
@@ -91,31 +98,25 @@ const NAMES = ['pg', 'neon-http', 'neon-ws', 'pg via PgBouncer', 'data-api'];
 
 describe.each(NAMES)('conformance: %s', (name) => {
   beforeAll(async () => {
-    backends[name] = await START[name]!();
+    if (name !== 'pg') backends[name] = await START[name]!({});
   });
   const db = () => backends[name]!;
 
-  it('returns every type of the corpus exactly as pg does (execute)', async () => {
-    const mismatches: string[] = [];
-    for (const c of TYPE_CASES) {
-      const q = typeQuery(c);
-      const expected = await oracle.query(q);
-      const got = await db()
-        .execute(sql.raw(q))
-        .catch((e: unknown) => e as Error);
-      if (got instanceof Error) {
-        if (!accepted(name, c.name)) mismatches.push(`${c.name}: failed with ${got.message}`);
-        continue;
-      }
-      try {
-        expect(got.rows).toEqual(expected.rows);
-        expect(got.fields.map((f) => f.dataTypeID)).toEqual(expected.fields.map((f) => f.dataTypeID));
-      } catch {
-        if (!accepted(name, c.name))
-          mismatches.push(`${c.name}: got ${show(got.rows)}, pg gives ${show(expected.rows)}`);
-      }
-    }
+  it("returns every type of the corpus as drizzle's node-postgres driver does (execute, by default)", async () => {
+    const mismatches = await corpusMismatches(name, db(), async (q) => {
+      const r = (await drizzleOracle.execute(sql.raw(q))) as unknown as pg.QueryResult;
+      return { rows: r.rows, fields: r.fields };
+    });
     expect(mismatches).toEqual([]);
+  });
+
+  it("returns every type of the corpus as node-postgres does (execute, executeTypes: 'node-postgres')", async () => {
+    const parsed = await START[name]!({ executeTypes: 'node-postgres' });
+    try {
+      expect(await corpusMismatches(name, parsed, (q) => oracle.query(q))).toEqual([]);
+    } finally {
+      await parsed.$close();
+    }
   });
 
   it('round-trips the query builder column types as the pg backend does', async () => {
@@ -276,6 +277,31 @@ describe.each(NAMES)('conformance: %s', (name) => {
     expect(isRetryable(failures[0])).toBe(true);
   });
 });
+
+/** The type cases whose execute() result differs from the oracle's, unless accepted. */
+async function corpusMismatches(
+  name: string,
+  db: Db,
+  expect_: (q: string) => Promise<{ rows: unknown[]; fields: { dataTypeID: number }[] }>,
+): Promise<string[]> {
+  const mismatches: string[] = [];
+  for (const c of TYPE_CASES) {
+    const q = typeQuery(c);
+    const expected = await expect_(q);
+    const got = await db.execute(sql.raw(q)).catch((e: unknown) => e as Error);
+    if (got instanceof Error) {
+      if (!accepted(name, c.name)) mismatches.push(`${c.name}: failed with ${got.message}`);
+      continue;
+    }
+    try {
+      expect(got.rows).toEqual(expected.rows);
+      expect(got.fields.map((f) => f.dataTypeID)).toEqual(expected.fields.map((f) => f.dataTypeID));
+    } catch {
+      if (!accepted(name, c.name)) mismatches.push(`${c.name}: got ${show(got.rows)}, expected ${show(expected.rows)}`);
+    }
+  }
+  return mismatches;
+}
 
 function show(v: unknown): string {
   return JSON.stringify(v, (_k, x) =>

@@ -1,11 +1,13 @@
 // Same values: one corpus of column types read through the data-api backend and through pg on the
-// same database, with `execute()` (pg's default parsing) and with the query builder (drizzle's
-// column mappers), in a process time zone other than UTC (Lambda runs in UTC, developers do not).
+// same database, with `execute()` (as drizzle's node-postgres driver by default, and with pg's
+// default parsing) and with the query builder (drizzle's column mappers), in a process time zone
+// other than UTC (Lambda runs in UTC, developers do not).
 // Set before anything in this file builds a Date; Node applies a TZ change at once.
 process.env.TZ = 'Asia/Kolkata'; // UTC+05:30 all year: no daylight-saving ambiguity
 
 import { type DataApiEndpoint, startDataApiEndpoint } from '@anypg/local';
 import { asc, sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import {
   bigint,
   bit,
@@ -29,6 +31,7 @@ import {
   uuid,
   varchar,
 } from 'drizzle-orm/pg-core';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnypgDatabase, AnypgError, createDb } from '../src/node.js';
 import { admin, databaseUrl, uniqueName } from './support/db.js';
@@ -101,8 +104,12 @@ const ROWS = [
 ];
 
 let endpoint: DataApiEndpoint;
+/** executeTypes 'node-postgres' (Date objects from execute()), to compare with pg's own parsing. */
 let db: AnypgDatabase;
 let oracle: AnypgDatabase;
+/** The default executeTypes, and drizzle's node-postgres driver on a UTC session. */
+let dbDefault: AnypgDatabase;
+let drizzlePool: pg.Pool;
 
 beforeAll(async () => {
   await admin((c) =>
@@ -111,26 +118,28 @@ beforeAll(async () => {
     ),
   );
   endpoint = await startDataApiEndpoint({ upstream: databaseUrl() });
-  db = createDb({
-    env: {},
-    backend: 'data-api',
-    dataApi: {
-      resourceArn: endpoint.resourceArn,
-      secretArn: endpoint.secretArn,
-      database: endpoint.database,
-      endpoint: endpoint.url,
-      region: endpoint.region,
-      credentials: endpoint.clientConfig.credentials,
-    },
-  });
-  // The oracle's session renders timestamptz in UTC, as the Data API does (see the accepted
+  const dataApi = {
+    resourceArn: endpoint.resourceArn,
+    secretArn: endpoint.secretArn,
+    database: endpoint.database,
+    endpoint: endpoint.url,
+    region: endpoint.region,
+    credentials: endpoint.clientConfig.credentials,
+  };
+  db = createDb({ env: {}, backend: 'data-api', executeTypes: 'node-postgres', dataApi });
+  dbDefault = createDb({ env: {}, backend: 'data-api', dataApi });
+  // The oracles' sessions render timestamptz in UTC, as the Data API does (see the accepted
   // difference below for another session time zone).
-  oracle = createDb({ url: withOptions(databaseUrl(), '-c TimeZone=UTC'), env: {}, backend: 'pg' });
+  const utc = withOptions(databaseUrl(), '-c TimeZone=UTC');
+  oracle = createDb({ url: utc, env: {}, backend: 'pg', executeTypes: 'node-postgres' });
+  drizzlePool = new pg.Pool({ connectionString: utc, max: 1 });
 });
 
 afterAll(async () => {
   await db?.$close();
+  await dbDefault?.$close();
   await oracle?.$close();
+  await drizzlePool?.end();
   await endpoint?.close();
   await admin((c) => c.query(`drop table if exists ${table}; drop type if exists ${moodName}`));
 });
@@ -149,7 +158,23 @@ describe('the same values as pg', () => {
     expect(new Date(2024, 0, 1).getTimezoneOffset()).toBe(-330);
   });
 
-  it('execute(): every column parsed as pg parses it', async () => {
+  it("execute() by default: every column as drizzle's node-postgres driver gives it", async () => {
+    const q = sql.raw(`select * from ${table} order by id`);
+    const ours = await dbDefault.execute(q);
+    const theirs = (await drizzle(drizzlePool).execute(q)) as unknown as pg.QueryResult;
+    expect(ours.rows).toHaveLength(3);
+    expect(ours.rows).toEqual(theirs.rows);
+    const [first] = ours.rows as Record<string, unknown>[];
+    // date, timestamp, timestamptz and their arrays, and numeric[], as PostgreSQL prints them.
+    expect(first!.tz).toBe('2024-06-30 21:59:59.999999+00');
+    expect(first!.ts).toBe('2024-03-10 02:30:00.123456');
+    expect(first!.d).toBe('2024-02-29');
+    expect(first!.a_num).toBe('{1.5,NULL,2.25}');
+    expect(first!.a_tz).toBe('{"2024-01-01 00:00:00+00","1999-12-31 18:29:59.5+00"}');
+    expect(first!.i8).toBe('9007199254740993');
+  });
+
+  it("execute() with executeTypes 'node-postgres': every column parsed as pg parses it", async () => {
     const q = sql.raw(`select * from ${table} order by id`);
     const ours = await db.execute(q);
     const theirs = await oracle.execute(q);

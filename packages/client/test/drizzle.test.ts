@@ -28,6 +28,7 @@ const notesRelations = relations(notes, ({ one }) => ({
 const schema = { authors, notes, authorsRelations, notesRelations };
 
 let db: AnypgDatabase<typeof schema>;
+let dbUrl: string;
 
 beforeAll(async () => {
   await admin(async (c) => {
@@ -39,7 +40,8 @@ beforeAll(async () => {
   });
   const url = new URL(databaseUrl());
   url.searchParams.set('options', `-c search_path=${schemaName}`);
-  db = createDb({ url: url.toString(), schema, env: {} });
+  dbUrl = url.toString();
+  db = createDb({ url: dbUrl, schema, env: {} });
 });
 
 afterAll(async () => {
@@ -79,8 +81,9 @@ describe('query builder and relational queries', () => {
     expect(deleted).toHaveLength(1);
   });
 
-  it('execute() returns rows, fields, command and rowCount, with values parsed as pg parses them', async () => {
-    const res = await db.execute<{ n: number; big: string; ts: Date; j: { a: number }; arr: number[] }>(
+  it("execute() returns rows, fields, command and rowCount, with values parsed as pg parses them (executeTypes: 'node-postgres')", async () => {
+    const parsed = createDb({ url: dbUrl, env: {}, executeTypes: 'node-postgres' });
+    const res = await parsed.execute<{ n: number; big: string; ts: Date; j: { a: number }; arr: number[] }>(
       sql`select 1::int4 as n, 9007199254740993::int8 as big, '2024-05-01T10:00:00Z'::timestamptz as ts, '{"a":1}'::jsonb as j, array[1,2]::int[] as arr`,
     );
     const oracle = await admin((c) =>
@@ -93,6 +96,7 @@ describe('query builder and relational queries', () => {
     expect(res.rowCount).toBe(1);
     expect(res.fields.map((f) => f.name)).toEqual(['n', 'big', 'ts', 'j', 'arr']);
     expect(res.fields.map((f) => f.dataTypeID)).toEqual(oracle.fields.map((f) => f.dataTypeID));
+    await parsed.$close();
   });
 
   it('prepared statements with placeholders run many times', async () => {

@@ -1,5 +1,7 @@
 // createDb's options, their defaults, and their validation.
 
+import type { Cache } from 'drizzle-orm/cache/core';
+import type { Logger } from 'drizzle-orm/logger';
 import { ConfigurationError } from '../errors.js';
 import type { ObserveOptions } from '../observe/events.js';
 import type { Telemetry } from '../observe/trace.js';
@@ -40,6 +42,21 @@ export interface CreateDbOptions<TSchema extends Record<string, unknown> = Recor
   schema?: TSchema;
   /** Drizzle's column name casing. */
   casing?: 'snake_case' | 'camelCase';
+  /**
+   * drizzle's Logger, told each statement (and its parameter values) before it runs; `true` logs
+   * each statement to the console with its parameter count, never the values (drizzle's own
+   * `logger: true` prints them: pass `new DefaultLogger()` from drizzle-orm for that).
+   */
+  logger?: boolean | Logger;
+  /** drizzle's Cache (e.g. drizzle-orm/cache/upstash): `$withCache()` and `db.$cache` work as in drizzle. */
+  cache?: Cache;
+  /**
+   * How `db.execute()` returns date and time values. `'drizzle'` (default): as drizzle's
+   * node-postgres driver does, on every backend: date, timestamp, timestamptz, interval, their
+   * arrays and numeric[] as PostgreSQL's text. `'node-postgres'`: node-postgres' default parsers
+   * (Date objects, numeric[] as numbers). The query builder is not affected.
+   */
+  executeTypes?: 'drizzle' | 'node-postgres';
   /** Connection URL. Default: DATABASE_URL from `env`, read when createDb() is called. */
   url?: string;
   /** Where to read DATABASE_URL and bindings from (a Worker's env, process.env...). Default: process.env. */

@@ -1,31 +1,160 @@
-// A PgDialect for backends that cannot let PostgreSQL infer parameter types (the Data API types an
-// unhinted string as text): every value written by insert and update gets an explicit cast to its
-// column's type (drizzle's own aws-data-api driver does this for arrays only, so interval, enum and
-// other columns without a Data API type hint fail there).
-import { getTableColumns, is, Param, type SQL, sql } from 'drizzle-orm';
-import { PgColumn, PgDialect, type PgTable } from 'drizzle-orm/pg-core';
+// A PgDialect for the Data API, which cannot let PostgreSQL infer parameter types: each Field kind
+// has a fixed type (longValue int8, stringValue text unless a hint names date, time, timestamp,
+// uuid, json or decimal), so a string compared with or written to an enum, interval, array,
+// inet... column fails ("column is of type interval but expression is of type text",
+// "operator does not exist: text[] @> text").
+//
+// The SQL text stays exactly what drizzle builds for node-postgres (so `toSQL()` is the same on every
+// backend). Instead, each parameter's typing (drizzle's `Query.typings`, which drizzle fills from the
+// column a parameter is bound to) says what the parameter needs: one of drizzle's hints ('json',
+// 'decimal', 'time', 'timestamp', 'date', 'uuid'), `cast:<type>` for a column type no hint covers,
+// or 'none'. The Data API transport wraps `cast:` parameters in `cast(:n as <type>)` as it sends
+// them (backends/data-api/placeholders.ts).
+//
+// The cast type is the column's real type, as PostgreSQL would infer it for the parameter:
+//   - serial, bigserial and smallserial are not types (only column shorthands): integer, bigint, smallint;
+//   - enums are quoted and schema-qualified as declared ("Mood", "app"."Mood");
+//   - length and precision modifiers are dropped (varchar(2), char(2), bit(3), numeric(10,2)...):
+//     an explicit cast to varchar(2) truncates silently where an assignment raises 22001, so the
+//     modifier is left to the assignment, as with node-postgres.
+// A value written with a bare `sql` template (`json: sql\`${text}\``) is a parameter no column is
+// bound to; insert and update bind it to its column so it gets the column's typing too.
+import { getTableColumns, is, Param, SQL, StringChunk } from 'drizzle-orm';
+import { PgArray, PgColumn, PgDialect, type PgTable } from 'drizzle-orm/pg-core';
+import { CAST_TYPING } from '../backends/data-api/params.js';
 
-function needsCast(value: unknown): value is Param {
-  if (!is(value, Param) || value.value === undefined || value.value === null) return false;
-  return is(value.encoder, PgColumn);
+/** The encoder of a parameter written to `column` through a bare `sql` template: the value as given. */
+class BoundToColumn {
+  constructor(readonly column: PgColumn) {}
+  mapToDriverValue(value: unknown): unknown {
+    return value;
+  }
 }
 
-const castTo = (p: Param) => sql`cast(${p} as ${sql.raw((p.encoder as PgColumn).getSQLType())})`;
+/** Column types a Field kind or a hint already carries: no cast needed (lower case, modifiers dropped). */
+const CARRIED = new Set([
+  'smallint',
+  'integer',
+  'int',
+  'bigint',
+  'int2',
+  'int4',
+  'int8',
+  'real',
+  'float4',
+  'double precision',
+  'float8',
+  'boolean',
+  'bool',
+  'text',
+  'varchar',
+  'character varying',
+  'bpchar',
+  'bytea',
+  'numeric',
+  'decimal',
+  'json',
+  'jsonb',
+  'uuid',
+  'date',
+  'time',
+  'time without time zone',
+  'timestamp',
+  'timestamp without time zone',
+  'timestamp with time zone',
+  'timestamptz',
+]);
+
+const PSEUDO: Record<string, string> = {
+  serial: 'integer',
+  serial4: 'integer',
+  bigserial: 'bigint',
+  serial8: 'bigint',
+  smallserial: 'smallint',
+  serial2: 'smallint',
+  // Without their modifier these mean length 1: keep any length, the assignment checks it.
+  char: 'bpchar',
+  character: 'bpchar',
+  bit: 'varbit',
+};
+
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+interface EnumLike {
+  enumName: string;
+  schema?: string | undefined;
+}
+
+/** The type a parameter bound to `column` has in PostgreSQL (see the header). */
+export function parameterType(column: PgColumn): string {
+  if (is(column, PgArray)) return `${parameterType(column.baseColumn as PgColumn)}[]`;
+  const enumOf = (column as unknown as { enum?: EnumLike }).enum;
+  if (enumOf && typeof enumOf.enumName === 'string') {
+    return enumOf.schema ? `${quoteIdent(enumOf.schema)}.${quoteIdent(enumOf.enumName)}` : quoteIdent(enumOf.enumName);
+  }
+  const bare = column
+    .getSQLType()
+    .replace(/\s*\([^()"]*\)/g, '')
+    .replace(/\s*\[\d*\]/g, '[]')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const array = /(\[\])+$/.exec(bare)?.[0] ?? '';
+  const base = bare.slice(0, bare.length - array.length);
+  return `${PSEUDO[base.toLowerCase()] ?? base}${array}`;
+}
+
+/** A parameter's typing for the Data API transport: drizzle's hint, a cast, or 'none'. */
+export function dataApiTyping(encoder: unknown): string {
+  const column = encoder instanceof BoundToColumn ? encoder.column : is(encoder, PgColumn) ? encoder : undefined;
+  if (!column) return 'none';
+  const hint = PgDialect.prototype.prepareTyping.call(undefined, column);
+  const type = parameterType(column);
+  const lower = type.toLowerCase();
+  // drizzle hints 'time' for timetz too, which the TIME hint (no offset) cannot carry.
+  if (hint !== 'none' && !(hint === 'time' && lower.includes('with time zone'))) return hint;
+  return CARRIED.has(lower) ? 'none' : `${CAST_TYPING}${type}`;
+}
+
+/** An `sql` value that is only a parameter (`sql\`${value}\``), bound to `column`; other SQL as is. */
+function bindBareValue(value: SQL, column: PgColumn): SQL {
+  const chunks = value.queryChunks.filter(
+    (c) => !(is(c, StringChunk) && (c as StringChunk).value.every((s) => s.trim() === '')),
+  );
+  if (chunks.length !== 1) return value;
+  const only = chunks[0];
+  if (is(only, Param)) {
+    if (is(only.encoder, PgColumn) || only.encoder instanceof BoundToColumn) return value;
+    return new SQL([new Param(only.value, new BoundToColumn(column))]);
+  }
+  const primitive = ['string', 'number', 'boolean', 'bigint'].includes(typeof only) || only === null;
+  return primitive ? new SQL([new Param(only, new BoundToColumn(column))]) : value;
+}
 
 export class CastingDialect extends PgDialect {
+  override prepareTyping(encoder: Parameters<PgDialect['prepareTyping']>[0]): ReturnType<PgDialect['prepareTyping']> {
+    // Called unbound by drizzle (`prepareTyping: this.prepareTyping`): a plain function.
+    return dataApiTyping(encoder) as ReturnType<PgDialect['prepareTyping']>;
+  }
+
   override buildInsertQuery(config: Parameters<PgDialect['buildInsertQuery']>[0]): SQL {
     if (!config.select) {
       const columns = getTableColumns(config.table);
       for (const row of config.values as Record<string, unknown>[]) {
-        for (const name of Object.keys(columns)) if (needsCast(row[name])) row[name] = castTo(row[name] as Param);
+        for (const [key, column] of Object.entries(columns)) {
+          const value = row[key];
+          if (is(value, SQL)) row[key] = bindBareValue(value, column as PgColumn);
+        }
       }
     }
     return super.buildInsertQuery(config);
   }
 
   override buildUpdateSet(table: PgTable, set: Parameters<PgDialect['buildUpdateSet']>[1]): SQL {
-    for (const [name, value] of Object.entries(set))
-      if (needsCast(value)) (set as Record<string, unknown>)[name] = castTo(value);
-    return super.buildUpdateSet(table, set);
+    const columns = getTableColumns(table) as Record<string, PgColumn>;
+    const bound: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(set)) {
+      bound[key] = is(value, SQL) && columns[key] ? bindBareValue(value, columns[key]) : value;
+    }
+    return super.buildUpdateSet(table, bound as typeof set);
   }
 }

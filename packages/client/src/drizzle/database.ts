@@ -1,6 +1,8 @@
 // The handle users hold: a Drizzle PgDatabase plus `$`-prefixed extras and batch().
 import { entityKind } from 'drizzle-orm';
 import type { BatchItem, BatchResponse } from 'drizzle-orm/batch';
+import type { Cache } from 'drizzle-orm/cache/core';
+import type { Logger } from 'drizzle-orm/logger';
 import { PgDatabase, PgDialect } from 'drizzle-orm/pg-core';
 import {
   createTableRelationsHelpers,
@@ -9,12 +11,15 @@ import {
   type RelationalSchemaConfig,
   type TablesRelationalConfig,
 } from 'drizzle-orm/relations';
+import { ConfigurationError } from '../errors.js';
 import { type ServerStats, serverStats } from '../observe/server-stats.js';
 import type { PoolStats, Transport } from '../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../transport/info.js';
+import { type AuthToken, withAuthToken } from '../transport/with-auth.js';
 import { withSignal } from '../transport/with-signal.js';
-import { CastingDialect } from './casting-dialect.js';
-import { type AnypgQueryResultHKT, AnypgSession, type Preparable } from './session.js';
+import { CastingDialect, dataApiTyping } from './casting-dialect.js';
+import { loggerFrom } from './logger.js';
+import { type AnypgQueryResultHKT, AnypgSession, type Preparable, type SessionOptions } from './session.js';
 
 export interface PingResult {
   ok: boolean;
@@ -33,6 +38,7 @@ export class AnypgDatabase<
   readonly #dialect: PgDialect;
   readonly #schema: RelationalSchemaConfig<TSchema> | undefined;
   #fresh: AnypgDatabase<TFullSchema, TSchema> | undefined;
+  #client: unknown;
 
   constructor(
     dialect: PgDialect,
@@ -45,6 +51,15 @@ export class AnypgDatabase<
     this.#session = session;
     this.#dialect = dialect;
     this.#schema = schema;
+    // drizzle's drivers make `$cache` the Cache itself, with `invalidate` standing for onMutate.
+    const cache = session.options.cache;
+    if (cache) this.$cache = cache as unknown as typeof this.$cache;
+  }
+
+  /** The same database over another view of the transport (a deadline, an auth token). */
+  #over(t: Transport): AnypgDatabase<TFullSchema, TSchema> {
+    const session = new AnypgSession<TFullSchema, TSchema>(this.#dialect, t, t, this.#schema, this.#session.options);
+    return new AnypgDatabase(this.#dialect, session, this.#schema, t);
   }
 
   /** Runs the queries atomically, in order; one result per query, as if each ran alone. */
@@ -58,9 +73,37 @@ export class AnypgDatabase<
    * Lambda handler, or the Worker request's signal. A statement still running is cancelled.
    */
   $withSignal(signal: AbortSignal): AnypgDatabase<TFullSchema, TSchema> {
-    const t = withSignal(this.#transport, signal);
-    const session = new AnypgSession<TFullSchema, TSchema>(this.#dialect, t, t, this.#schema);
-    return new AnypgDatabase(this.#dialect, session, this.#schema, t);
+    return this.#over(withSignal(this.#transport, signal));
+  }
+
+  /**
+   * The same database with every statement sent with `token` (a string, or a function giving one
+   * per statement): Neon's per-request JWT, checked by its HTTP endpoint for row-level security,
+   * as drizzle's neon-http `$withAuth`. neon-http only (`$capabilities.withAuth`); elsewhere a
+   * ConfigurationError. Interactive transactions cannot carry the token (they run on a WebSocket
+   * session): `batch()` can.
+   */
+  $withAuth(token: AuthToken): AnypgDatabase<TFullSchema, TSchema> {
+    if (!this.#transport.capabilities.withAuth) {
+      throw new ConfigurationError(
+        '$withAuth',
+        `$withAuth is not available on ${this.#transport.info.backend}: only Neon's HTTP endpoint takes a per-request auth token (backend 'neon-http'). On a connection, use the role and settings of the connection (set_config within a transaction) for row-level security.`,
+      );
+    }
+    if (typeof token !== 'string' && typeof token !== 'function') {
+      throw new ConfigurationError('$withAuth', '$withAuth takes a token string or a function that returns one.');
+    }
+    return this.#over(withAuthToken(this.#transport, token));
+  }
+
+  /**
+   * The driver-level client behind this database, as drizzle's `db.$client` (see the README for
+   * each backend): a pg.Pool-shaped view of anypg's pool (pg, pg-pooler, neon-ws, hyperdrive), the
+   * Neon driver's query function (neon-http), the RDSDataClient (data-api).
+   */
+  get $client(): unknown {
+    this.#client ??= this.#transport.client?.();
+    return this.#client;
   }
 
   /** $withSignal with a deadline in milliseconds from now. */
@@ -119,13 +162,31 @@ export class AnypgDatabase<
   }
 }
 
+export interface DatabaseOptions<TFullSchema> {
+  schema?: TFullSchema;
+  casing?: 'snake_case' | 'camelCase';
+  logger?: boolean | Logger;
+  cache?: Cache;
+  executeTypes?: 'drizzle' | 'node-postgres';
+}
+
 export function buildDatabase<TFullSchema extends Record<string, unknown>>(
   transport: Transport,
-  options: { schema?: TFullSchema; casing?: 'snake_case' | 'camelCase' },
+  options: DatabaseOptions<TFullSchema>,
 ): AnypgDatabase<TFullSchema> {
+  if (options.casing !== undefined && options.casing !== 'snake_case' && options.casing !== 'camelCase') {
+    throw new ConfigurationError('casing', "casing must be 'snake_case' or 'camelCase'.");
+  }
   const config = options.casing ? { casing: options.casing } : {};
-  // The Data API types unhinted strings as text: array and enum writes need explicit casts.
-  const dialect = transport.info.backend === 'data-api' ? new CastingDialect(config) : new PgDialect(config);
+  // The Data API types unhinted strings as text: parameters of other types need casts.
+  const dataApi = transport.info.backend === 'data-api';
+  const dialect = dataApi ? new CastingDialect(config) : new PgDialect(config);
+  const sessionOptions: SessionOptions = {
+    logger: loggerFrom(options.logger),
+    cache: cacheFrom(options.cache),
+    rawParse: executeParse(options.executeTypes),
+    typingOf: dataApi ? dataApiTyping : undefined,
+  };
   let schema: RelationalSchemaConfig<ExtractTablesWithRelations<TFullSchema>> | undefined;
   if (options.schema) {
     const tables = extractTablesRelationalConfig(options.schema, createTableRelationsHelpers);
@@ -140,6 +201,34 @@ export function buildDatabase<TFullSchema extends Record<string, unknown>>(
     transport,
     transport,
     schema,
+    sessionOptions,
   );
   return new AnypgDatabase(dialect, session, schema, transport);
+}
+
+function executeParse(option: DatabaseOptions<unknown>['executeTypes']): SessionOptions['rawParse'] {
+  if (option === undefined || option === 'drizzle') return 'builder';
+  if (option === 'node-postgres') return 'raw';
+  throw new ConfigurationError('executeTypes', "executeTypes must be 'drizzle' or 'node-postgres'.");
+}
+
+/** The cache, checked, with drizzle's `invalidate` (= onMutate) added where it is missing. */
+function cacheFrom(cache: Cache | undefined): Cache | undefined {
+  if (cache === undefined) return undefined;
+  const methods = ['strategy', 'get', 'put', 'onMutate'] as const;
+  if (typeof cache !== 'object' || cache === null || methods.some((m) => typeof cache[m] !== 'function')) {
+    throw new ConfigurationError(
+      'cache',
+      "cache must be a drizzle Cache (strategy, get, put, onMutate), e.g. upstashCache() from 'drizzle-orm/cache/upstash'.",
+    );
+  }
+  const withInvalidate = cache as Cache & { invalidate?: Cache['onMutate'] };
+  if (typeof withInvalidate.invalidate !== 'function') {
+    Object.defineProperty(cache, 'invalidate', {
+      value: (params: Parameters<Cache['onMutate']>[0]) => cache.onMutate(params),
+      configurable: true,
+      writable: true,
+    });
+  }
+  return cache;
 }

@@ -25,8 +25,9 @@ export interface Statement {
   /** `array`: rows as arrays (the query builder); `object`: rows keyed by column name (execute). */
   rowMode: 'array' | 'object';
   /**
-   * `builder`: date/time/interval values stay strings, for drizzle's column mappers;
-   * `raw`: every value parsed as node-postgres parses it by default.
+   * `builder`: as drizzle's node-postgres driver parses values (date, timestamp, timestamptz,
+   * interval, their arrays and numeric[] stay PostgreSQL's text, for drizzle's column mappers and,
+   * by default, db.execute()); `raw`: every value parsed as node-postgres parses it by default.
    */
   parse: 'builder' | 'raw';
   /** A prepared statement name (drizzle's `.prepare(name)`); backends that cannot keep it ignore it. */
@@ -40,6 +41,8 @@ export interface Statement {
   typings?: readonly string[];
   /** Set when telemetry is on: what the transport reports while it runs the statement (observe/trace.ts). */
   trace?: Trace;
+  /** A per-statement auth token (`db.$withAuth`), for backends whose capabilities have `withAuth`. */
+  authToken?: string | (() => string | Promise<string>);
 }
 
 export interface TransactionConfig {
@@ -88,4 +91,6 @@ export interface Transport extends Executor {
   batch?(stmts: Statement[], trace?: Trace): Promise<QueryResult[]>;
   stats(): PoolStats;
   close(): Promise<void>;
+  /** The driver-level object behind `db.$client` (see the client README, per backend). */
+  client?(): unknown;
 }

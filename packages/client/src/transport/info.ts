@@ -29,4 +29,6 @@ export interface Capabilities {
   namedStatements: boolean;
   /** Most connections this client opens at once. */
   maxConnections: number;
+  /** `db.$withAuth(token)`: a per-statement auth token (Neon's JWT for row-level security). neon-http only. */
+  withAuth: boolean;
 }

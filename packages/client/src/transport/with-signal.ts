@@ -12,5 +12,6 @@ export function withSignal(t: Transport, signal: AbortSignal): Transport {
     close: () => t.close(),
   };
   if (t.batch) view.batch = (stmts) => t.batch!(stmts.map(add));
+  if (t.client) view.client = () => t.client!();
   return view;
 }

@@ -1,6 +1,6 @@
 // The conformance suite inside workerd: the corpus of test/conformance/corpus.ts through the test
 // Worker, on hyperdrive (pg over the binding) and on neon-http (the Neon driver over workerd's
-// fetch). The oracle is pg in Node with its default parsers (the ADMIN binding), compared in tagged
+// fetch). The oracle is drizzle's node-postgres driver in Node (the ADMIN binding), compared in tagged
 // JSON so that a Date, a bigint, bytes or NaN cannot pass for a string. Differences are accepted
 // only through test/conformance/differences.ts, as in the Node suite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ afterAll(async () => {
 describe.each(BACKENDS)('conformance inside workerd: %s', (backend) => {
   const n = BACKENDS.indexOf(backend) + 1;
 
-  it('returns every type of the corpus exactly as pg does (execute)', async () => {
+  it("returns every type of the corpus as drizzle's node-postgres driver does (execute)", async () => {
     const { status, body } = await call(backend, 'confTypes', { t: T, app: 'anypg_wkconf' });
     expect(status, JSON.stringify(body)).toBe(200);
     const expected = await oracle(TYPE_CASES.map(typeQuery));

@@ -6,6 +6,9 @@
 // PostgreSQL reads differently (an array slice `a[1:2]`) would be taken for parameter 2. Such a
 // colon gets a space after it (`a[1: 2]`, the same to PostgreSQL); `::` casts and `:=` are left
 // alone. Error positions reported against the sent text are mapped back with originalPosition().
+//
+// A parameter whose type the Data API cannot carry (an enum, an interval, an array: see
+// drizzle/casting-dialect.ts) is sent as `cast(:n as <type>)`, unless the SQL casts it there already.
 
 export interface TranslatedSql {
   /** The SQL as sent, with `:n` placeholders. */
@@ -24,11 +27,18 @@ const isTagStart = (c: string | undefined) => c !== undefined && /[A-Za-z_\u0080
 const isTagChar = (c: string | undefined) => c !== undefined && /[A-Za-z0-9_\u0080-\uffff]/.test(c);
 const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
 
-export function translatePlaceholders(sql: string): TranslatedSql {
+/**
+ * `castTo(n)`: the type placeholder n must be cast to where the SQL does not cast it (undefined: none).
+ */
+export function translatePlaceholders(sql: string, castTo?: (n: number) => string | undefined): TranslatedSql {
   let out = '';
   let count = 0;
-  /** Offsets in `out` where a space was inserted (the original has nothing there). */
-  const inserted: number[] = [];
+  /** Text inserted into `out` that the original does not have: where it starts, how long it is. */
+  const inserted: { at: number; length: number }[] = [];
+  const insert = (text: string) => {
+    inserted.push({ at: out.length, length: text.length });
+    out += text;
+  };
   const castEverywhere = new Map<number, boolean>();
   let i = 0;
   const n = sql.length;
@@ -78,10 +88,18 @@ export function translatePlaceholders(sql: string): TranslatedSql {
       while (isDigit(sql[j])) j++;
       const num = Number(sql.slice(i + 1, j));
       const before = out.slice(-40);
-      out += `:${num}`;
       i = j;
       count = Math.max(count, num);
-      const cast = /^\s*::/.test(sql.slice(i, i + 40)) || /\bcast\s*\(\s*$/i.test(before);
+      let cast = /^\s*::/.test(sql.slice(i, i + 40)) || /\bcast\s*\(\s*$/i.test(before);
+      const type = cast ? undefined : castTo?.(num);
+      if (type) {
+        insert('cast(');
+        out += `:${num}`;
+        insert(` as ${type})`);
+        cast = true;
+      } else {
+        out += `:${num}`;
+      }
       castEverywhere.set(num, (castEverywhere.get(num) ?? true) && cast);
     } else if (c === '$' && (next === '$' || isTagStart(next)) && !isIdentChar(sql[i - 1])) {
       // A dollar quote $tag$ ... $tag$ (or $$ ... $$), unless it is not closed by a tag.
@@ -101,10 +119,7 @@ export function translatePlaceholders(sql: string): TranslatedSql {
         out += ':';
         i++;
         // A word, or a placeholder (`a[$1:$2]` would become `:1::2`, a cast), must not touch it.
-        if (isNameChar(next) || (next === '$' && isDigit(sql[i + 1]))) {
-          inserted.push(out.length);
-          out += ' ';
-        }
+        if (isNameChar(next) || (next === '$' && isDigit(sql[i + 1]))) insert(' ');
       }
     } else if (isIdentChar(c)) {
       // A whole word at once, so `a$1` (an identifier) never looks like a placeholder.
@@ -123,8 +138,13 @@ export function translatePlaceholders(sql: string): TranslatedSql {
     count,
     cast,
     originalPosition(position: number) {
+      // 0-based offset in `out`; one inside inserted text maps to where that text was inserted.
+      const offset = position - 1;
       let shift = 0;
-      for (const at of inserted) if (at < position - 1) shift++;
+      for (const { at, length } of inserted) {
+        if (at + length <= offset) shift += length;
+        else if (at <= offset) return at - shift + 1;
+      }
       return position - shift;
     },
   };

@@ -40,7 +40,7 @@ import type {
 import type { BackendInfo, Capabilities } from '../../transport/info.js';
 import { commandOf, rowCountOf } from './command.js';
 import { classify } from './errors.js';
-import { toParameters } from './params.js';
+import { castTypeOf, toParameters } from './params.js';
 import { translatePlaceholders } from './placeholders.js';
 import { type ClientSettings, type DataApiClient, loadRdsData, OwnedClient, type RdsDataModule } from './sdk.js';
 import { type ColumnMetadataLike, columnOf, decode, type FieldLike, fieldsOf } from './values.js';
@@ -117,6 +117,7 @@ export class DataApiTransport implements Transport {
       batchRoundTrips: (n) => (n <= 1 ? n : n + 2),
       namedStatements: false,
       maxConnections: o.settings.maxSockets,
+      withAuth: false,
     };
   }
 
@@ -297,8 +298,9 @@ export class DataApiTransport implements Transport {
     const retriesBefore = this.#counters.retries;
     const signal = stmt.signal && txSignal ? AbortSignal.any([stmt.signal, txSignal]) : (stmt.signal ?? txSignal);
     try {
-      const sql = translatePlaceholders(stmt.text);
-      const parameters = toParameters(stmt.params, (stmt as TypedStatement).typings, sql.cast);
+      const typings = (stmt as TypedStatement).typings;
+      const sql = translatePlaceholders(stmt.text, typings && ((n) => castTypeOf(typings[n - 1])));
+      const parameters = toParameters(stmt.params, typings, sql.cast);
       const input = (id: string | undefined) => ({
         ...this.#base(),
         sql: sql.text,

@@ -65,6 +65,7 @@ export class NeonHttpTransport implements Transport {
     batchRoundTrips: () => 1,
     namedStatements: false,
     maxConnections: 1,
+    withAuth: true,
   };
   readonly #url: string;
   readonly #opts: NeonOptions;
@@ -120,6 +121,9 @@ export class NeonHttpTransport implements Transport {
 
   async query(stmt: Statement): Promise<QueryResult> {
     const { neon, sql } = await this.#driver();
+    // The driver reads an auth token for transaction() (the read-only resend) only from the query
+    // function's own options: a statement under $withAuth gets a query function of its own.
+    const q = stmt.authToken === undefined ? sql : neon.neon(this.#url, { authToken: stmt.authToken });
     const started = performance.now();
     // The first request may have reached the database: the resend runs read-only.
     let maybeRan = false;
@@ -136,12 +140,12 @@ export class NeonHttpTransport implements Transport {
         const request = async () =>
           maybeRan
             ? (
-                (await sql.transaction([sql.query(stmt.text, stmt.params as unknown[], options)] as never, {
+                (await q.transaction([q.query(stmt.text, stmt.params as unknown[], options)] as never, {
                   readOnly: true,
                   fetchOptions,
                 })) as unknown as NeonFullResult[]
               )[0]!
-            : ((await sql.query(stmt.text, stmt.params as unknown[], {
+            : ((await q.query(stmt.text, stmt.params as unknown[], {
                 ...options,
                 fetchOptions,
               })) as unknown as NeonFullResult);
@@ -191,9 +195,11 @@ export class NeonHttpTransport implements Transport {
     );
     const sent = performance.now();
     try {
+      const authToken = stmts[0]?.authToken;
       const request = () =>
         sql.transaction(queries as never, {
           fetchOptions: routeOptions(this.#route, this.#signal(stmts[0]?.signal)),
+          ...(authToken !== undefined && { authToken }),
         });
       const results = (await (trace ? trace.quiet(request) : request())) as unknown as NeonFullResult[];
       trace?.http(sent, performance.now(), 'transaction', 200);

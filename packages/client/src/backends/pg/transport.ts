@@ -108,6 +108,7 @@ export class PgTransport implements Transport {
       batchRoundTrips: (n) => n + 2,
       namedStatements: opts.namedStatements !== false,
       maxConnections: opts.pool.max,
+      withAuth: false,
     };
     this.#pool = new FreezeAwarePool(opts.pool, () => this.#connect(), opts.breaker, this.#counters);
   }

@@ -18,8 +18,10 @@
 //     an explicit cast to varchar(2) truncates silently where an assignment raises 22001, so the
 //     modifier is left to the assignment, as with node-postgres.
 // A value written with a bare `sql` template (`json: sql\`${text}\``) is a parameter no column is
-// bound to; insert and update bind it to its column so it gets the column's typing too.
-import { getTableColumns, is, Param, SQL, StringChunk } from 'drizzle-orm';
+// bound to; insert and update bind it to its column so it gets the column's typing too. So is a
+// placeholder compared with a column (`eq(users.id, sql.placeholder('id'))`: drizzle's operators
+// leave placeholders unbound): it is bound to that column, whose encoder and typing it then gets.
+import { getTableColumns, is, Param, Placeholder, SQL, StringChunk } from 'drizzle-orm';
 import { PgArray, PgColumn, PgDialect, type PgTable } from 'drizzle-orm/pg-core';
 import { CAST_TYPING } from '../backends/data-api/params.js';
 
@@ -72,10 +74,9 @@ const PSEUDO: Record<string, string> = {
   serial8: 'bigint',
   smallserial: 'smallint',
   serial2: 'smallint',
-  // Without their modifier these mean length 1: keep any length, the assignment checks it.
+  // Without its modifier this means length 1: bpchar keeps any length, the assignment checks it.
   char: 'bpchar',
   character: 'bpchar',
-  bit: 'varbit',
 };
 
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -85,9 +86,9 @@ interface EnumLike {
   schema?: string | undefined;
 }
 
-/** The type a parameter bound to `column` has in PostgreSQL (see the header). */
-export function parameterType(column: PgColumn): string {
-  if (is(column, PgArray)) return `${parameterType(column.baseColumn as PgColumn)}[]`;
+/** The column's type without modifiers: serial types as their integer types, enums quoted and qualified. */
+export function columnType(column: PgColumn): string {
+  if (is(column, PgArray)) return `${columnType(column.baseColumn as PgColumn)}[]`;
   const enumOf = (column as unknown as { enum?: EnumLike }).enum;
   if (enumOf && typeof enumOf.enumName === 'string') {
     return enumOf.schema ? `${quoteIdent(enumOf.schema)}.${quoteIdent(enumOf.enumName)}` : quoteIdent(enumOf.enumName);
@@ -101,6 +102,26 @@ export function parameterType(column: PgColumn): string {
   const array = /(\[\])+$/.exec(bare)?.[0] ?? '';
   const base = bare.slice(0, bare.length - array.length);
   return `${PSEUDO[base.toLowerCase()] ?? base}${array}`;
+}
+
+/** The type a parameter bound to `column` is cast to (see the header): bit(n) as varbit, whose length any value keeps. */
+export function parameterType(column: PgColumn): string {
+  const type = columnType(column);
+  return /^bit(\[\])*$/i.test(type) ? type.replace(/^bit/i, 'varbit') : type;
+}
+
+/**
+ * The types of a query's result columns when drizzle selected only columns (a select or returning
+ * of table columns): the Data API transport then decodes values without asking for column
+ * metadata. Undefined when a field is an expression, whose type only the server knows.
+ */
+export function resultTypesOf(fields: readonly { field: unknown }[]): string[] | undefined {
+  const types: string[] = [];
+  for (const { field } of fields) {
+    if (!is(field, PgColumn)) return undefined;
+    types.push(columnType(field));
+  }
+  return types;
 }
 
 /** A parameter's typing for the Data API transport: drizzle's hint, a cast, or 'none'. */
@@ -130,7 +151,38 @@ function bindBareValue(value: SQL, column: PgColumn): SQL {
   return primitive ? new SQL([new Param(only, new BoundToColumn(column))]) : value;
 }
 
+/** What drizzle's comparison operators put between a column and the value compared with it. */
+const OPERATOR = /^\s*(=|<>|!=|<=|>=|<|>|@>|<@|&&|(not\s+)?i?like)\s*$/i;
+
+/** `sql` with each placeholder that follows `column <operator>` bound to that column (a copy when any is). */
+export function bindPlaceholders(query: SQL): SQL {
+  let changed = false;
+  const chunks = query.queryChunks.map((chunk, i, all) => {
+    if (is(chunk, SQL)) {
+      const bound = bindPlaceholders(chunk);
+      if (bound !== chunk) changed = true;
+      return bound;
+    }
+    if (is(chunk, Placeholder)) {
+      const op = all[i - 1];
+      const column = all[i - 2];
+      if (is(op, StringChunk) && OPERATOR.test(op.value.join('')) && is(column, PgColumn)) {
+        changed = true;
+        return new Param(chunk, column);
+      }
+    }
+    return chunk;
+  });
+  if (!changed) return query;
+  // A copy that keeps the decoder and the other settings of the original.
+  return Object.assign(Object.create(Object.getPrototypeOf(query)) as SQL, query, { queryChunks: chunks });
+}
+
 export class CastingDialect extends PgDialect {
+  override sqlToQuery(query: SQL, invokeSource?: 'indexes'): ReturnType<PgDialect['sqlToQuery']> {
+    return super.sqlToQuery(bindPlaceholders(query), invokeSource);
+  }
+
   override prepareTyping(encoder: Parameters<PgDialect['prepareTyping']>[0]): ReturnType<PgDialect['prepareTyping']> {
     // Called unbound by drizzle (`prepareTyping: this.prepareTyping`): a plain function.
     return dataApiTyping(encoder) as ReturnType<PgDialect['prepareTyping']>;

@@ -17,7 +17,7 @@ import type { PoolStats, Transport } from '../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../transport/info.js';
 import { type AuthToken, withAuthToken } from '../transport/with-auth.js';
 import { withSignal } from '../transport/with-signal.js';
-import { CastingDialect, dataApiTyping } from './casting-dialect.js';
+import { CastingDialect, dataApiTyping, resultTypesOf } from './casting-dialect.js';
 import { loggerFrom } from './logger.js';
 import { type AnypgQueryResultHKT, AnypgSession, type Preparable, type SessionOptions } from './session.js';
 
@@ -186,6 +186,7 @@ export function buildDatabase<TFullSchema extends Record<string, unknown>>(
     cache: cacheFrom(options.cache),
     rawParse: executeParse(options.executeTypes),
     typingOf: dataApi ? dataApiTyping : undefined,
+    resultTypesOf: dataApi ? resultTypesOf : undefined,
   };
   let schema: RelationalSchemaConfig<ExtractTablesWithRelations<TFullSchema>> | undefined;
   if (options.schema) {

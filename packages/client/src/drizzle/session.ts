@@ -54,6 +54,8 @@ export interface SessionOptions {
   rawParse: Statement['parse'];
   /** The typing of a parameter bound to `encoder`, for backends whose dialect sets them (the Data API). */
   typingOf: ((encoder: unknown) => string) | undefined;
+  /** The result columns' types from drizzle's selected fields, for backends that use them (the Data API). */
+  resultTypesOf: ((fields: SelectedFieldsOrdered) => readonly string[] | undefined) | undefined;
 }
 
 interface QueryMetadata {
@@ -74,6 +76,7 @@ type CustomMapper<T extends PreparedQueryConfig> = (rows: unknown[][]) => T['exe
 export class AnypgPreparedQuery<T extends PreparedQueryConfig> extends PgPreparedQuery<T> {
   static override readonly [entityKind]: string = 'AnypgPreparedQuery';
   readonly #typings: readonly string[] | undefined;
+  readonly #resultTypes: readonly string[] | undefined;
   readonly #meta: QueryMetadata | undefined;
   readonly #cacheConfig: WithCacheConfig | undefined;
 
@@ -99,6 +102,7 @@ export class AnypgPreparedQuery<T extends PreparedQueryConfig> extends PgPrepare
         : cacheConfig;
     this.#cacheConfig = config?.enable ? config : undefined;
     this.#typings = typingsOf(query, options.typingOf);
+    this.#resultTypes = fields && !customResultMapper ? options.resultTypesOf?.(fields) : undefined;
   }
 
   /** The statement as the transport takes it; also used by batch(). */
@@ -112,6 +116,7 @@ export class AnypgPreparedQuery<T extends PreparedQueryConfig> extends PgPrepare
       parse: raw ? this.options.rawParse : 'builder',
       ...(this.name !== undefined && { name: this.name }),
       ...(this.#typings && { typings: this.#typings }),
+      ...(this.#resultTypes && { resultTypes: this.#resultTypes }),
     };
   }
 

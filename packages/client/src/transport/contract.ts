@@ -41,6 +41,11 @@ export interface Statement {
   typings?: readonly string[];
   /** Set when telemetry is on: what the transport reports while it runs the statement (observe/trace.ts). */
   trace?: Trace;
+  /**
+   * The SQL type of each result column, when the caller knows them all (drizzle's selected table
+   * columns): the Data API then needs no column metadata to decode the values.
+   */
+  resultTypes?: readonly string[];
   /** A per-statement auth token (`db.$withAuth`), for backends whose capabilities have `withAuth`. */
   authToken?: string | (() => string | Promise<string>);
 }

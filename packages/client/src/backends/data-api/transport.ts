@@ -43,7 +43,15 @@ import { classify } from './errors.js';
 import { castTypeOf, toParameters } from './params.js';
 import { translatePlaceholders } from './placeholders.js';
 import { type ClientSettings, type DataApiClient, loadRdsData, OwnedClient, type RdsDataModule } from './sdk.js';
-import { type ColumnMetadataLike, columnOf, decode, type FieldLike, fieldsOf } from './values.js';
+import {
+  type Column,
+  type ColumnMetadataLike,
+  columnOf,
+  columnOfType,
+  decode,
+  type FieldLike,
+  fieldsOf,
+} from './values.js';
 
 export interface DataApiTransportOptions {
   resourceArn: string;
@@ -159,6 +167,19 @@ export class DataApiTransport implements Transport {
 
   async query(stmt: Statement): Promise<QueryResult> {
     return this.#statement(stmt, undefined);
+  }
+
+  /**
+   * `db.$client`: the RDSDataClient. The one you passed as `dataApi.client`; otherwise anypg's,
+   * behind a `send()` that loads the SDK on first use. Calls sent through it are the SDK's own:
+   * no anypg retries, time limits or events.
+   */
+  client(): DataApiClient {
+    if (this.#o.client) return this.#o.client;
+    return {
+      send: async (command, options) => (await this.#load()).client.send(command, options),
+      destroy: () => void this.close(),
+    };
   }
 
   async transaction<T>(
@@ -301,14 +322,18 @@ export class DataApiTransport implements Transport {
       const typings = (stmt as TypedStatement).typings;
       const sql = translatePlaceholders(stmt.text, typings && ((n) => castTypeOf(typings[n - 1])));
       const parameters = toParameters(stmt.params, typings, sql.cast);
+      const known = stmt.rowMode === 'array' ? stmt.resultTypes?.map((t) => columnOfType(t)) : undefined;
+      const metadata = known === undefined && returnsRows(stmt);
+      // int8 as a string keeps every digit (a JSON number loses them beyond 2^53); numeric is a
+      // string by default. Asked for only where an int8 may be in the result.
+      const longAsString = metadata || (known?.some((c) => c.kind === 'int8' || c.element?.kind === 'int8') ?? false);
       const input = (id: string | undefined) => ({
         ...this.#base(),
         sql: sql.text,
         ...(parameters.length > 0 && { parameters }),
         ...(id !== undefined && { transactionId: id }),
-        includeResultMetadata: true,
-        // Strings keep every digit of int8 and numeric.
-        resultSetOptions: { longReturnType: 'STRING', decimalReturnType: 'STRING' },
+        ...(metadata && { includeResultMetadata: true }),
+        ...(longAsString && { resultSetOptions: LONG_AS_STRING }),
       });
       const position = (p: number) => sql.originalPosition(p);
       const resendable = transactionId === undefined && isReplaySafe(stmt.text);
@@ -323,7 +348,7 @@ export class DataApiTransport implements Transport {
           readOnlyResend: () => this.#readOnlyResend((id) => input(id), position, signal, stmt.trace),
         }),
       });
-      const result = shape(out, stmt);
+      const result = shape(out, stmt, known);
       this.#emit(stmt, started, this.#counters.retries > retriesBefore, result);
       return result;
     } catch (err) {
@@ -505,11 +530,60 @@ export class DataApiTransport implements Transport {
   }
 }
 
-function shape(out: ExecuteOutput, stmt: Statement): QueryResult {
+const LONG_AS_STRING = { longReturnType: 'STRING' } as const;
+
+/** Commands that never return rows: their results need no column metadata. */
+const NO_ROWS = new Set([
+  'CREATE',
+  'DROP',
+  'ALTER',
+  'TRUNCATE',
+  'GRANT',
+  'REVOKE',
+  'COMMENT',
+  'SET',
+  'RESET',
+  'BEGIN',
+  'START',
+  'COMMIT',
+  'ROLLBACK',
+  'SAVEPOINT',
+  'RELEASE',
+  'LOCK',
+  'DISCARD',
+  'LISTEN',
+  'UNLISTEN',
+  'NOTIFY',
+  'VACUUM',
+  'ANALYZE',
+  'REINDEX',
+  'CLUSTER',
+  'REFRESH',
+  'DO',
+  'DEALLOCATE',
+  'PREPARE',
+  'SECURITY',
+  'CHECKPOINT',
+  'LOAD',
+]);
+const WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+
+/**
+ * Whether rows keyed by column name may come back (then the column names, from the metadata, are
+ * needed): any statement but those that never return rows, and writes without RETURNING.
+ */
+function returnsRows(stmt: Statement): boolean {
+  const command = commandOf(stmt.text);
+  if (NO_ROWS.has(command)) return false;
+  if (WRITES.has(command)) return /returning/i.test(stmt.text);
+  return true;
+}
+
+function shape(out: ExecuteOutput, stmt: Statement, known: Column[] | undefined): QueryResult {
   const command = commandOf(stmt.text);
   const records = out.records;
   const hasResultSet = records !== undefined || out.columnMetadata !== undefined;
-  const columns = (out.columnMetadata ?? []).map((m) => columnOf(m));
+  const columns = out.columnMetadata ? out.columnMetadata.map((m) => columnOf(m)) : (known ?? []);
   const rows = (records ?? []).map((record) => {
     if (stmt.rowMode === 'array') return record.map((f, i) => decode(f, columns[i] ?? columnOf(undefined), stmt.parse));
     const row: Record<string, unknown> = {};

@@ -121,6 +121,41 @@ export function columnOf(meta: ColumnMetadataLike | undefined): Column {
   return { name, oid: t?.[0] ?? 0, kind: t?.[2] ?? 'text' };
 }
 
+/** SQL spellings of built-in types (as drizzle's columns name them) to the names above. */
+const SPELLINGS: Record<string, string> = {
+  boolean: 'bool',
+  smallint: 'int2',
+  integer: 'int4',
+  int: 'int4',
+  bigint: 'int8',
+  real: 'float4',
+  'double precision': 'float8',
+  'character varying': 'varchar',
+  character: 'bpchar',
+  char: 'bpchar',
+  decimal: 'numeric',
+  'timestamp without time zone': 'timestamp',
+  'timestamp with time zone': 'timestamptz',
+  'time without time zone': 'time',
+  'time with time zone': 'timetz',
+  'bit varying': 'varbit',
+};
+
+/**
+ * A result column from its SQL type as the caller knows it (`Statement.resultTypes`: drizzle's
+ * column types, e.g. `timestamp with time zone`, `integer[]`, `"mood"`), for results read without
+ * column metadata. A type not known here (an enum, an extension's type) decodes as text.
+ */
+export function columnOfType(type: string, name = '?column?'): Column {
+  const array = type.endsWith('[]');
+  const base = type
+    .replace(/(\[\])+$/, '')
+    .replaceAll('"', '')
+    .toLowerCase();
+  const typeName = SPELLINGS[base] ?? base;
+  return columnOf({ name, typeName: array ? `_${typeName}` : typeName });
+}
+
 export function fieldsOf(columns: readonly Column[]): Field[] {
   return columns.map((c) => ({ name: c.name, dataTypeID: c.oid }));
 }

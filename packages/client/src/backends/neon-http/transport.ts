@@ -16,6 +16,7 @@ import type { BackendContext } from '../../core/context.js';
 import {
   AnypgError,
   abortedError,
+  ConfigurationError,
   ConnectionError,
   ConnectionLostError,
   DatabaseError,
@@ -55,6 +56,13 @@ interface NeonFullResult {
 }
 
 type NeonSql = ReturnType<NeonModule['neon']>;
+
+/** What `db.$client` is on neon-http: the shape of the Neon driver's `neon()` function. */
+export interface NeonHttpClientView {
+  (strings: TemplateStringsArray, ...values: unknown[]): Promise<unknown>;
+  query(text: string, params?: unknown[], options?: Record<string, unknown>): Promise<unknown>;
+  transaction(queries: (sql: NeonSql) => unknown[], options?: Record<string, unknown>): Promise<unknown>;
+}
 
 export class NeonHttpTransport implements Transport {
   readonly info: BackendInfo;
@@ -118,6 +126,34 @@ export class NeonHttpTransport implements Transport {
   }
 
   async close(): Promise<void> {}
+
+  /**
+   * `db.$client`: the Neon driver's query function for this database (a tagged template with
+   * `query()` and `transaction(fn)`), loaded on its first call and routed to this client's
+   * endpoint. It is the driver itself underneath: no anypg timeouts, retries or events.
+   */
+  client(): NeonHttpClientView {
+    let real: Promise<NeonSql> | undefined;
+    const load = () => {
+      real ??= this.#driver().then(({ neon }) =>
+        neon.neon(this.#url, { fetchOptions: routeOptions(this.#route, undefined) }),
+      );
+      return real;
+    };
+    const view = (async (strings: TemplateStringsArray, ...values: unknown[]) =>
+      (await load())(strings, ...values)) as NeonHttpClientView;
+    view.query = async (text, params, options) => (await load()).query(text, params, options as never);
+    view.transaction = async (queries, options) => {
+      if (typeof queries !== 'function') {
+        throw new ConfigurationError(
+          '$client',
+          "db.$client.transaction() takes a function here ((sql) => [sql`...`, ...]): the queries must be built by the driver's own query function, which db.$client loads on first use.",
+        );
+      }
+      return (await load()).transaction(queries as never, options as never);
+    };
+    return view;
+  }
 
   async query(stmt: Statement): Promise<QueryResult> {
     const { neon, sql } = await this.#driver();

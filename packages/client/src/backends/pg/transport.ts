@@ -44,6 +44,7 @@ import {
   socketUsable,
   TOO_MANY_CONNECTIONS,
 } from './pool.js';
+import { type PgPoolView, poolView } from './pool-view.js';
 
 /** How long a cancelled statement may take to end before its connection is closed instead. */
 const CANCEL_GRACE_MS = 2000;
@@ -164,6 +165,11 @@ export class PgTransport implements Transport {
 
   close(): Promise<void> {
     return this.#pool.end();
+  }
+
+  /** `db.$client`: a pg.Pool-shaped view of this pool (pool-view.ts). */
+  client(): PgPoolView {
+    return poolView(this.#pool, () => this.close());
   }
 
   async query(stmt: Statement): Promise<QueryResult> {

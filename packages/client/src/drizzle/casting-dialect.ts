@@ -23,7 +23,7 @@
 // leave placeholders unbound): it is bound to that column, whose encoder and typing it then gets.
 import { getTableColumns, is, Param, Placeholder, SQL, StringChunk } from 'drizzle-orm';
 import { PgArray, PgColumn, PgDialect, type PgTable } from 'drizzle-orm/pg-core';
-import { CAST_TYPING } from '../backends/data-api/params.js';
+import { CAST_TYPING } from '../types/typings.js';
 
 /** The encoder of a parameter written to `column` through a bare `sql` template: the value as given. */
 class BoundToColumn {

@@ -16,16 +16,9 @@ import { AnypgError } from '../../errors.js';
 
 /**
  * drizzle's per-parameter typing (`Query.typings`): the column type a parameter is bound to; with
- * anypg's Data API dialect also `cast:<type>` for a type no hint covers (sent as `cast(:n as type)`).
+ * anypg's Data API dialect also `cast:<type>` for a type no hint covers (types/typings.ts).
  */
 export type Typing = 'json' | 'decimal' | 'time' | 'timestamp' | 'date' | 'uuid' | 'none' | (string & {});
-
-export const CAST_TYPING = 'cast:';
-
-/** The type a `cast:` typing names, if it is one. */
-export function castTypeOf(typing: string | undefined): string | undefined {
-  return typing?.startsWith(CAST_TYPING) ? typing.slice(CAST_TYPING.length) : undefined;
-}
 
 export type TypeHint = 'DATE' | 'DECIMAL' | 'JSON' | 'TIME' | 'TIMESTAMP' | 'UUID';
 

@@ -38,9 +38,10 @@ import type {
   Transport,
 } from '../../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../../transport/info.js';
+import { castTypeOf } from '../../types/typings.js';
 import { commandOf, rowCountOf } from './command.js';
 import { classify } from './errors.js';
-import { castTypeOf, toParameters } from './params.js';
+import { toParameters } from './params.js';
 import { translatePlaceholders } from './placeholders.js';
 import { type ClientSettings, type DataApiClient, loadRdsData, OwnedClient, type RdsDataModule } from './sdk.js';
 import {

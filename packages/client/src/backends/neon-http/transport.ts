@@ -221,7 +221,10 @@ export class NeonHttpTransport implements Transport {
 
   /** The whole batch in one HTTP request, atomic. */
   async batch(stmts: Statement[], trace?: Trace): Promise<QueryResult[]> {
-    const { neon, sql } = await this.#driver();
+    const { neon, sql: shared } = await this.#driver();
+    // The driver takes a batch's auth token only from the query function's own options.
+    const authToken = stmts[0]?.authToken;
+    const sql = authToken === undefined ? shared : neon.neon(this.#url, { authToken });
     const queries = stmts.map((s) =>
       sql.query(s.text, s.params as unknown[], {
         arrayMode: s.rowMode === 'array',
@@ -231,11 +234,9 @@ export class NeonHttpTransport implements Transport {
     );
     const sent = performance.now();
     try {
-      const authToken = stmts[0]?.authToken;
       const request = () =>
         sql.transaction(queries as never, {
           fetchOptions: routeOptions(this.#route, this.#signal(stmts[0]?.signal)),
-          ...(authToken !== undefined && { authToken }),
         });
       const results = (await (trace ? trace.quiet(request) : request())) as unknown as NeonFullResult[];
       trace?.http(sent, performance.now(), 'transaction', 200);

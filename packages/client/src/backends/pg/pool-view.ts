@@ -32,7 +32,6 @@ export function poolView(pool: FreezeAwarePool, close: () => Promise<void>): PgP
     client.release = (err) => {
       if (released) throw new Error('release() was called twice for the same client.');
       released = true;
-      delete (client as Partial<PooledClient>).release;
       pool.release(conn, !!err);
     };
     return { conn, client };

@@ -254,10 +254,14 @@ describe.each(NAMES)('conformance: %s', (name) => {
         docb: sql`${JSON.stringify({ b: [true] })}`,
         code: 'ab',
         iv: '1 day 02:00:00',
+        amount: 12.5,
+        huge: 123456789012345678901234567890n,
       })
       .returning({ id: things.id, big: things.big, small: things.small });
     expect(row).toEqual({ id: expect.any(Number), big: expect.any(Number), small: expect.any(Number) });
     const columns = {
+      amount: things.amount,
+      huge: things.huge,
       id: things.id,
       mood: things.mood,
       level: things.level,
@@ -277,7 +281,16 @@ describe.each(NAMES)('conformance: %s', (name) => {
         ),
       );
     expect(found).toEqual([
-      { id: row!.id, mood: 'Happy', level: 'high', moods: ['sad', 'Happy'], doc: { a: 1 }, docb: { b: [true] } },
+      {
+        amount: 12.5,
+        huge: 123456789012345678901234567890n,
+        id: row!.id,
+        mood: 'Happy',
+        level: 'high',
+        moods: ['sad', 'Happy'],
+        doc: { a: 1 },
+        docb: { b: [true] },
+      },
     ]);
     await db()
       .update(things)

@@ -33,7 +33,12 @@ class BoundToColumn {
   }
 }
 
-/** Column types a Field kind or a hint already carries: no cast needed (lower case, modifiers dropped). */
+/**
+ * Column types every Field kind reaches by an implicit cast (lower case, modifiers dropped): no
+ * cast needed. numeric, json, uuid, date and time types need drizzle's hint instead (a string is
+ * text otherwise): a column of theirs without one (numeric in mode 'number', a custom type named
+ * uuid) gets a cast.
+ */
 const CARRIED = new Set([
   'smallint',
   'integer',
@@ -53,18 +58,6 @@ const CARRIED = new Set([
   'character varying',
   'bpchar',
   'bytea',
-  'numeric',
-  'decimal',
-  'json',
-  'jsonb',
-  'uuid',
-  'date',
-  'time',
-  'time without time zone',
-  'timestamp',
-  'timestamp without time zone',
-  'timestamp with time zone',
-  'timestamptz',
 ]);
 
 const PSEUDO: Record<string, string> = {

@@ -10,6 +10,7 @@ import {
   interval,
   json,
   jsonb,
+  numeric,
   pgEnum,
   pgSchema,
   pgTable,
@@ -36,6 +37,9 @@ export function paritySchema(T: string) {
     docb: jsonb('docb'),
     code: char('code', { length: 2 }),
     iv: interval('iv'),
+    // numeric in mode 'number' and 'bigint': drizzle gives these no Data API hint.
+    amount: numeric('amount', { mode: 'number' }),
+    huge: numeric('huge', { mode: 'bigint' }),
   });
   return { mood, level, things };
 }
@@ -46,7 +50,7 @@ export function parityDdl(T: string): string[] {
     `create schema "${T}_s"`,
     `create type "${T}_s"."Level" as enum ('low', 'high')`,
     `create table "${T}_things" (id serial primary key, big bigserial, small smallserial, mood "${T}_Mood",
-      level "${T}_s"."Level", moods "${T}_Mood"[], tags text[], ints int[], doc json, docb jsonb, code char(2), iv interval)`,
+      level "${T}_s"."Level", moods "${T}_Mood"[], tags text[], ints int[], doc json, docb jsonb, code char(2), iv interval, amount numeric, huge numeric)`,
   ];
 }
 

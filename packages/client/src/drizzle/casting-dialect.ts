@@ -4,8 +4,8 @@
 // inet... column fails ("column is of type interval but expression is of type text",
 // "operator does not exist: text[] @> text").
 //
-// The SQL text stays exactly what drizzle builds for node-postgres (so `toSQL()` is the same on every
-// backend). Instead, each parameter's typing (drizzle's `Query.typings`, which drizzle fills from the
+// The parameters' SQL text stays what drizzle builds for node-postgres (so `toSQL()` shows no
+// casts for them). Instead, each parameter's typing (drizzle's `Query.typings`, which drizzle fills from the
 // column a parameter is bound to) says what the parameter needs: one of drizzle's hints ('json',
 // 'decimal', 'time', 'timestamp', 'date', 'uuid'), `cast:<type>` for a column type no hint covers,
 // or 'none'. The Data API transport wraps `cast:` parameters in `cast(:n as <type>)` as it sends
@@ -21,9 +21,16 @@
 // bound to; insert and update bind it to its column so it gets the column's typing too. So is a
 // placeholder compared with a column (`eq(users.id, sql.placeholder('id'))`: drizzle's operators
 // leave placeholders unbound): it is bound to that column, whose encoder and typing it then gets.
-import { getTableColumns, is, Param, Placeholder, SQL, StringChunk } from 'drizzle-orm';
-import { PgArray, PgColumn, PgDialect, type PgTable } from 'drizzle-orm/pg-core';
+//
+// Results: columns of types the Data API does not return are selected as text
+// (readable-selection.ts).
+import { getTableColumns, is, Param, Placeholder, SQL, StringChunk, sql } from 'drizzle-orm';
+import { PgColumn, PgDialect, type PgTable } from 'drizzle-orm/pg-core';
 import { CAST_TYPING } from '../types/typings.js';
+import { columnType } from './column-types.js';
+import { ReadableSelections } from './readable-selection.js';
+
+export { columnType } from './column-types.js';
 
 /** The encoder of a parameter written to `column` through a bare `sql` template: the value as given. */
 class BoundToColumn {
@@ -59,43 +66,6 @@ const CARRIED = new Set([
   'bpchar',
   'bytea',
 ]);
-
-const PSEUDO: Record<string, string> = {
-  serial: 'integer',
-  serial4: 'integer',
-  bigserial: 'bigint',
-  serial8: 'bigint',
-  smallserial: 'smallint',
-  serial2: 'smallint',
-  // Without its modifier this means length 1: bpchar keeps any length, the assignment checks it.
-  char: 'bpchar',
-  character: 'bpchar',
-};
-
-const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
-
-interface EnumLike {
-  enumName: string;
-  schema?: string | undefined;
-}
-
-/** The column's type without modifiers: serial types as their integer types, enums quoted and qualified. */
-export function columnType(column: PgColumn): string {
-  if (is(column, PgArray)) return `${columnType(column.baseColumn as PgColumn)}[]`;
-  const enumOf = (column as unknown as { enum?: EnumLike }).enum;
-  if (enumOf && typeof enumOf.enumName === 'string') {
-    return enumOf.schema ? `${quoteIdent(enumOf.schema)}.${quoteIdent(enumOf.enumName)}` : quoteIdent(enumOf.enumName);
-  }
-  const bare = column
-    .getSQLType()
-    .replace(/\s*\([^()"]*\)/g, '')
-    .replace(/\s*\[\d*\]/g, '[]')
-    .replace(/\s+/g, ' ')
-    .trim();
-  const array = /(\[\])+$/.exec(bare)?.[0] ?? '';
-  const base = bare.slice(0, bare.length - array.length);
-  return `${PSEUDO[base.toLowerCase()] ?? base}${array}`;
-}
 
 /** The type a parameter bound to `column` is cast to (see the header): bit(n) as varbit, whose length any value keeps. */
 export function parameterType(column: PgColumn): string {
@@ -171,9 +141,26 @@ export function bindPlaceholders(query: SQL): SQL {
   return Object.assign(Object.create(Object.getPrototypeOf(query)) as SQL, query, { queryChunks: chunks });
 }
 
+type BuildSelection = (fields: { path: string[]; field: unknown }[], options?: { isSingleTable?: boolean }) => SQL;
+
 export class CastingDialect extends PgDialect {
+  /** Columns the Data API cannot return, selected as text (readable-selection.ts). */
+  readonly readable = new ReadableSelections();
+
   override sqlToQuery(query: SQL, invokeSource?: 'indexes'): ReturnType<PgDialect['sqlToQuery']> {
-    return super.sqlToQuery(bindPlaceholders(query), invokeSource);
+    return this.readable.sending(query, () => super.sqlToQuery(bindPlaceholders(query), invokeSource));
+  }
+
+  override buildSelectQuery(config: Parameters<PgDialect['buildSelectQuery']>[0]): SQL {
+    return this.readable.statement(() => super.buildSelectQuery(config));
+  }
+
+  override buildUpdateQuery(config: Parameters<PgDialect['buildUpdateQuery']>[0]): SQL {
+    return this.readable.statement(() => super.buildUpdateQuery(config));
+  }
+
+  override buildDeleteQuery(config: Parameters<PgDialect['buildDeleteQuery']>[0]): SQL {
+    return this.readable.statement(() => super.buildDeleteQuery(config));
   }
 
   override prepareTyping(encoder: Parameters<PgDialect['prepareTyping']>[0]): ReturnType<PgDialect['prepareTyping']> {
@@ -191,7 +178,7 @@ export class CastingDialect extends PgDialect {
         }
       }
     }
-    return super.buildInsertQuery(config);
+    return this.readable.statement(() => super.buildInsertQuery(config));
   }
 
   override buildUpdateSet(table: PgTable, set: Parameters<PgDialect['buildUpdateSet']>[1]): SQL {
@@ -203,3 +190,22 @@ export class CastingDialect extends PgDialect {
     return super.buildUpdateSet(table, bound as typeof set);
   }
 }
+
+// drizzle's buildSelection is private in its types: wrapped on the prototype. Unreadable columns
+// get markers; drizzle builds the selection as always.
+const buildSelection = (PgDialect.prototype as unknown as { buildSelection: BuildSelection }).buildSelection;
+Object.defineProperty(CastingDialect.prototype, 'buildSelection', {
+  value: function (
+    this: CastingDialect,
+    fields: Parameters<BuildSelection>[0],
+    options?: Parameters<BuildSelection>[1],
+  ) {
+    const casing = (this as unknown as { casing: { getColumnCasing(c: PgColumn): string } }).casing;
+    const wrapped = this.readable.wrap(fields, options?.isSingleTable ?? false, (c) =>
+      sql.identifier(casing.getColumnCasing(c)),
+    );
+    return buildSelection.call(this, wrapped, options);
+  },
+  configurable: true,
+  writable: true,
+});

@@ -14,7 +14,6 @@ const UNSUPPORTED_RESULT =
 export const ACCEPTED_DIFFERENCES: AcceptedDifference[] = [
   { backend: 'data-api', case: 'timetz', reason: UNSUPPORTED_RESULT },
   { backend: 'data-api', case: 'interval', reason: UNSUPPORTED_RESULT },
-  { backend: 'data-api', case: 'builder: interval column', reason: `${UNSUPPORTED_RESULT} Writing one works.` },
   { backend: 'data-api', case: 'int4[][]', reason: `${UNSUPPORTED_RESULT} (multidimensional arrays)` },
   {
     backend: 'data-api',

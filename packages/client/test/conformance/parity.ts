@@ -2,7 +2,8 @@
 // a cause found by running drizzle-orm's integration tests against anypg): serial pseudo-types in
 // casts, mixed-case and schema-qualified enums, array parameters in where(), a bare `sql` value
 // written to a json column, placeholders bound to such columns, and a length-limited column that
-// must refuse a value that is too long rather than truncate it. Per table prefix, like schema.ts.
+// must refuse a value that is too long rather than truncate it; and columns the Data API does not
+// return (interval, macaddr, point, multi-dimensional arrays). Per table prefix, like schema.ts.
 import {
   bigserial,
   char,
@@ -10,10 +11,12 @@ import {
   interval,
   json,
   jsonb,
+  macaddr,
   numeric,
   pgEnum,
   pgSchema,
   pgTable,
+  point,
   serial,
   smallserial,
   text,
@@ -40,6 +43,10 @@ export function paritySchema(T: string) {
     // numeric in mode 'number' and 'bigint': drizzle gives these no Data API hint.
     amount: numeric('amount', { mode: 'number' }),
     huge: numeric('huge', { mode: 'bigint' }),
+    // Types the Data API does not return (UnsupportedResultException): read as text there.
+    mac: macaddr('mac'),
+    grid: integer('grid').array().array(),
+    pt: point('pt', { mode: 'tuple' }),
   });
   return { mood, level, things };
 }
@@ -50,7 +57,7 @@ export function parityDdl(T: string): string[] {
     `create schema "${T}_s"`,
     `create type "${T}_s"."Level" as enum ('low', 'high')`,
     `create table "${T}_things" (id serial primary key, big bigserial, small smallserial, mood "${T}_Mood",
-      level "${T}_s"."Level", moods "${T}_Mood"[], tags text[], ints int[], doc json, docb jsonb, code char(2), iv interval, amount numeric, huge numeric)`,
+      level "${T}_s"."Level", moods "${T}_Mood"[], tags text[], ints int[], doc json, docb jsonb, code char(2), iv interval, amount numeric, huge numeric, mac macaddr, grid int[][], pt point)`,
   ];
 }
 

@@ -262,6 +262,10 @@ describe.each(NAMES)('conformance: %s', (name) => {
           [3, 4],
         ],
         pt: [1.5, -2],
+        words: [
+          ['', 'NULL', 'a "q"'],
+          ['\\a', 'b,c', 'd}'],
+        ],
       })
       .returning({ id: things.id, big: things.big, small: things.small });
     expect(row).toEqual({ id: expect.any(Number), big: expect.any(Number), small: expect.any(Number) });
@@ -278,6 +282,7 @@ describe.each(NAMES)('conformance: %s', (name) => {
       iv: things.iv,
       mac: things.mac,
       grid: things.grid,
+      words: things.words,
       pt: things.pt,
     };
     const found = await db()
@@ -308,6 +313,10 @@ describe.each(NAMES)('conformance: %s', (name) => {
           [3, 4],
         ],
         pt: [1.5, -2],
+        words: [
+          ['', 'NULL', 'a "q"'],
+          ['\\a', 'b,c', 'd}'],
+        ],
       },
     ]);
     // In a subquery the interval keeps its type (the outer comparison needs it); only the

@@ -46,6 +46,7 @@ export function paritySchema(T: string) {
     // Types the Data API does not return (UnsupportedResultException): read as text there.
     mac: macaddr('mac'),
     grid: integer('grid').array().array(),
+    words: text('words').array().array(),
     pt: point('pt', { mode: 'tuple' }),
   });
   return { mood, level, things };
@@ -57,7 +58,7 @@ export function parityDdl(T: string): string[] {
     `create schema "${T}_s"`,
     `create type "${T}_s"."Level" as enum ('low', 'high')`,
     `create table "${T}_things" (id serial primary key, big bigserial, small smallserial, mood "${T}_Mood",
-      level "${T}_s"."Level", moods "${T}_Mood"[], tags text[], ints int[], doc json, docb jsonb, code char(2), iv interval, amount numeric, huge numeric, mac macaddr, grid int[][], pt point)`,
+      level "${T}_s"."Level", moods "${T}_Mood"[], tags text[], ints int[], doc json, docb jsonb, code char(2), iv interval, amount numeric, huge numeric, mac macaddr, grid int[][], words text[][], pt point)`,
   ];
 }
 

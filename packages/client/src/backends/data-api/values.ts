@@ -12,6 +12,7 @@
 // The Data API renders timestamptz in UTC without an offset; builder mode adds `+00` so drizzle
 // reads the right instant whatever the process time zone.
 import type { Field } from '../../transport/contract.js';
+import { parseArrayLiteral } from '../../types/array-literal.js';
 
 /** The part of the SDK's ColumnMetadata used here. */
 export interface ColumnMetadataLike {
@@ -165,6 +166,9 @@ export function decode(field: FieldLike, column: Column, mode: 'builder' | 'raw'
   if (field.isNull) return null;
   if (field.arrayValue !== undefined) return decodeArray(field.arrayValue, column, mode);
   if (field.blobValue !== undefined) return toBuffer(field.blobValue);
+  // An array as text: a column the Data API cannot return as an array (multi-dimensional) that
+  // anypg selected as text (drizzle/readable-selection.ts).
+  if (column.element && field.stringValue !== undefined) return decodeArrayText(field.stringValue, column, mode);
   const v = field.stringValue ?? field.longValue ?? field.doubleValue ?? field.booleanValue;
   if (v === undefined) return null;
   return scalar(v, column.kind, mode);
@@ -196,17 +200,34 @@ function scalar(v: string | number | boolean, kind: Kind, mode: 'builder' | 'raw
   }
 }
 
+/** Whether pg gives this array column as PostgreSQL's text in `mode` (no parser, or kept as text). */
+function arrayAsText(column: Column, mode: 'builder' | 'raw'): boolean {
+  return !PARSED_ARRAYS.has(column.oid) || (mode === 'builder' && BUILDER_TEXT.has(column.oid));
+}
+
+function decodeArrayText(text: string, column: Column, mode: 'builder' | 'raw'): unknown {
+  if (arrayAsText(column, mode)) return text;
+  return decodeItems(parseArrayLiteral(text), column);
+}
+
 function decodeArray(a: ArrayValueLike, column: Column, mode: 'builder' | 'raw'): unknown {
   const element = column.element ?? { name: column.name, oid: 0, kind: 'text' as Kind };
-  const asText = !PARSED_ARRAYS.has(column.oid) || (mode === 'builder' && BUILDER_TEXT.has(column.oid));
   const items = arrayItems(a);
-  if (asText) return literal(items, element);
+  if (arrayAsText(column, mode)) return literal(items, element);
+  return decodeItems(items, column);
+}
+
+/** Array items parsed element by element, as pg-types does. */
+function decodeItems(items: NestedItems, column: Column): unknown[] {
+  const element = column.element ?? { name: column.name, oid: 0, kind: 'text' as Kind };
   const parse = (list: NestedItems): unknown[] =>
     list.map((item) => {
       if (item === null) return null;
       if (Array.isArray(item)) return parse(item);
       // pg-types parses numeric[] into floats.
       if (element.kind === 'numeric') return Number.parseFloat(String(item));
+      // Only from an array read as text (an ArrayValue has no bytes): `\x..` hex, as pg reads it.
+      if (element.kind === 'bytea') return Buffer.from(String(item).slice(2), 'hex');
       return scalar(item, element.kind, 'raw');
     });
   return parse(items);

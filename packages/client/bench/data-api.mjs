@@ -16,7 +16,7 @@ import { integer, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { createDb } from '../dist/node.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 60);
 
 const server = process.env.DATABASE_URL ? undefined : await startPostgres();
@@ -74,9 +74,13 @@ for (const w of Object.keys(workloads)) for (const c of Object.keys(contenders))
 for (const fn of Object.values(workloads))
   for (const db of Object.values(contenders)) for (let i = 0; i < 20; i++) await fn(db, i); // warm up
 
+// Each round runs the contenders in a different order, so that none always follows the same one.
+const names = Object.keys(contenders);
 for (let round = 0; round < ROUNDS; round++) {
   for (const [w, fn] of Object.entries(workloads)) {
-    for (const [c, db] of Object.entries(contenders)) {
+    for (let k = 0; k < names.length; k++) {
+      const c = names[(k + round) % names.length];
+      const db = contenders[c];
       for (let i = 0; i < PER_ROUND; i++) {
         const t = performance.now();
         await fn(db, i);
@@ -104,6 +108,63 @@ for (const w of Object.keys(workloads)) {
   }
 }
 
+// Library overhead alone: both drivers over an RDSDataClient stand-in that answers at once with
+// a fixed response (the network and the endpoint taken out), so the difference is the code each
+// runs per call (building the statement, parameters, decoding the result).
+const canned = (input) => {
+  const sqlText = input.sql.toLowerCase();
+  if (sqlText.startsWith('insert')) return { numberOfRecordsUpdated: 1, generatedFields: [] };
+  const withTime = sqlText.includes('created_at');
+  const record = [
+    { longValue: 7 },
+    { stringValue: 'item 7' },
+    ...(withTime ? [{ stringValue: '2024-05-01 10:00:00' }] : []),
+  ];
+  return {
+    records: [record],
+    numberOfRecordsUpdated: 0,
+    ...(input.includeResultMetadata && {
+      columnMetadata: [
+        { name: 'id', label: 'id', typeName: 'int4' },
+        { name: 'name', label: 'name', typeName: 'text' },
+        ...(withTime ? [{ name: 'created_at', label: 'created_at', typeName: 'timestamptz' }] : []),
+      ],
+    }),
+  };
+};
+class InstantClient {
+  async send(command) {
+    return canned(command.input);
+  }
+}
+const stub = new InstantClient();
+const overhead = {
+  'drizzle aws-data-api': drizzle(stub, target),
+  anypg: createDb({ env: {}, backend: 'data-api', dataApi: { ...target, client: stub } }),
+};
+const N = Number(process.env.BENCH_OVERHEAD_CALLS ?? 4000);
+const perCall = {};
+for (const w of Object.keys(workloads)) for (const c of Object.keys(overhead)) perCall[`${w}|${c}`] = [];
+for (let round = 0; round < 5; round++) {
+  for (const [w, fn] of Object.entries(workloads)) {
+    for (const [c, db] of round % 2 ? Object.entries(overhead).reverse() : Object.entries(overhead)) {
+      const t = performance.now();
+      for (let i = 0; i < N; i++) await fn(db, i);
+      perCall[`${w}|${c}`].push(((performance.now() - t) * 1000) / N);
+    }
+  }
+}
+console.log(`\nlibrary overhead per call (RDSDataClient stand-in answering at once), median of 5 rounds x ${N} calls`);
+console.log('workload                 contender                     us per call   / drizzle');
+for (const w of Object.keys(workloads)) {
+  const base = pct(perCall[`${w}|drizzle aws-data-api`], 50);
+  for (const c of Object.keys(overhead)) {
+    const us = pct(perCall[`${w}|${c}`], 50);
+    console.log(`${w.padEnd(24)} ${c.padEnd(28)} ${us.toFixed(1).padStart(12)} ${(us / base).toFixed(3).padStart(11)}`);
+  }
+}
+
+await overhead.anypg.$close();
 await anypgOwn.$close();
 await anypgShared.$close();
 drizzleClient.destroy();

@@ -91,6 +91,18 @@ export function resultTypesOf(fields: readonly { field: unknown }[]): string[] |
 export function dataApiTyping(encoder: unknown): string {
   const column = encoder instanceof BoundToColumn ? encoder.column : is(encoder, PgColumn) ? encoder : undefined;
   if (!column) return 'none';
+  let typing = typings.get(column);
+  if (typing === undefined) {
+    typing = columnTyping(column);
+    typings.set(column, typing);
+  }
+  return typing;
+}
+
+/** Per column (drizzle's hint takes several entity checks; this runs for every parameter). */
+const typings = new WeakMap<PgColumn, string>();
+
+function columnTyping(column: PgColumn): string {
   const hint = PgDialect.prototype.prepareTyping.call(undefined, column);
   const type = parameterType(column);
   const lower = type.toLowerCase();
@@ -148,7 +160,12 @@ export class CastingDialect extends PgDialect {
   readonly readable = new ReadableSelections();
 
   override sqlToQuery(query: SQL, invokeSource?: 'indexes'): ReturnType<PgDialect['sqlToQuery']> {
-    return this.readable.sending(query, () => super.sqlToQuery(bindPlaceholders(query), invokeSource));
+    return this.readable.sending(query, () => {
+      const built = super.sqlToQuery(query, invokeSource);
+      // Unbound placeholders are rare: the tree is walked only when the statement has one.
+      if (!built.params.some((p) => is(p, Placeholder))) return built;
+      return super.sqlToQuery(bindPlaceholders(query), invokeSource);
+    });
   }
 
   override buildSelectQuery(config: Parameters<PgDialect['buildSelectQuery']>[0]): SQL {

@@ -23,8 +23,20 @@ interface EnumLike {
   schema?: string | undefined;
 }
 
+/** Per column: a column's type is fixed, and this runs for every parameter and result column. */
+const types = new WeakMap<PgColumn, string>();
+
 /** The column's type without modifiers: serial types as their integer types, enums quoted and qualified. */
 export function columnType(column: PgColumn): string {
+  let type = types.get(column);
+  if (type === undefined) {
+    type = typeOf(column);
+    types.set(column, type);
+  }
+  return type;
+}
+
+function typeOf(column: PgColumn): string {
   if (is(column, PgArray)) return `${columnType(column.baseColumn as PgColumn)}[]`;
   const enumOf = (column as unknown as { enum?: EnumLike }).enum;
   if (enumOf && typeof enumOf.enumName === 'string') {

@@ -58,8 +58,19 @@ const READABLE = new Set([
   'citext',
 ]);
 
+const refused = new WeakMap<PgColumn, boolean>();
+
 /** Whether the Data API refuses to return values of this column. */
 export function unreadable(column: PgColumn): boolean {
+  let answer = refused.get(column);
+  if (answer === undefined) {
+    answer = isRefused(column);
+    refused.set(column, answer);
+  }
+  return answer;
+}
+
+function isRefused(column: PgColumn): boolean {
   if (is(column, PgArray)) {
     const base = column.baseColumn as PgColumn;
     // Multi-dimensional arrays, and arrays of what has no Field list (bytea) or is refused itself.

@@ -27,7 +27,7 @@ import {
 } from '../../errors.js';
 import type { QueryEventSink } from '../../observe/events.js';
 import type { Trace } from '../../observe/trace.js';
-import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
+import { READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
   Executor,
@@ -38,12 +38,11 @@ import type {
   Transport,
 } from '../../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../../transport/info.js';
-import { castTypeOf } from '../../types/typings.js';
-import { commandOf, rowCountOf } from './command.js';
+import { rowCountOf } from './command.js';
 import { classify } from './errors.js';
 import { toParameters } from './params.js';
-import { translatePlaceholders } from './placeholders.js';
 import { type ClientSettings, type DataApiClient, loadRdsData, OwnedClient, type RdsDataModule } from './sdk.js';
+import { statementText } from './statement-text.js';
 import {
   type Column,
   type ColumnMetadataLike,
@@ -321,10 +320,11 @@ export class DataApiTransport implements Transport {
     const signal = stmt.signal && txSignal ? AbortSignal.any([stmt.signal, txSignal]) : (stmt.signal ?? txSignal);
     try {
       const typings = (stmt as TypedStatement).typings;
-      const sql = translatePlaceholders(stmt.text, typings && ((n) => castTypeOf(typings[n - 1])));
+      const text = statementText(stmt.text, typings);
+      const sql = text.sql;
       const parameters = toParameters(stmt.params, typings, sql.cast);
       const known = stmt.rowMode === 'array' ? stmt.resultTypes?.map((t) => columnOfType(t)) : undefined;
-      const metadata = known === undefined && returnsRows(stmt);
+      const metadata = known === undefined && text.returnsRows;
       // int8 as a string keeps every digit (a JSON number loses them beyond 2^53); numeric is a
       // string by default. Asked for only where an int8 may be in the result.
       const longAsString = metadata || (known?.some((c) => c.kind === 'int8' || c.element?.kind === 'int8') ?? false);
@@ -337,7 +337,7 @@ export class DataApiTransport implements Transport {
         ...(longAsString && { resultSetOptions: LONG_AS_STRING }),
       });
       const position = (p: number) => sql.originalPosition(p);
-      const resendable = transactionId === undefined && isReplaySafe(stmt.text);
+      const resendable = transactionId === undefined && text.replaySafe;
       const out = await this.#call<ExecuteOutput>('ExecuteStatementCommand', input(transactionId), {
         replaySafe: false,
         inTransaction: transactionId !== undefined,
@@ -349,7 +349,7 @@ export class DataApiTransport implements Transport {
           readOnlyResend: () => this.#readOnlyResend((id) => input(id), position, signal, stmt.trace),
         }),
       });
-      const result = shape(out, stmt, known);
+      const result = shape(out, stmt, known, text.command);
       this.#emit(stmt, started, this.#counters.retries > retriesBefore, result);
       return result;
     } catch (err) {
@@ -376,7 +376,11 @@ export class DataApiTransport implements Transport {
     let throttled = 0;
     let resent = false;
     for (;;) {
-      const limit = this.#o.callTimeoutMs > 0 ? AbortSignal.timeout(this.#o.callTimeoutMs) : undefined;
+      // anypg's time limit: a controller and a plain timer, cleared when the call ends (cheaper per
+      // call than AbortSignal.timeout, which also keeps a weak reference and an unref'd timer).
+      const limiter = this.#o.callTimeoutMs > 0 ? new AbortController() : undefined;
+      const timer = limiter ? setTimeout(() => limiter.abort(), this.#o.callTimeoutMs) : undefined;
+      const limit = limiter?.signal;
       const abortSignal = limit && signal ? AbortSignal.any([limit, signal]) : (limit ?? signal);
       owned?.beforeCall();
       this.#inFlight++;
@@ -468,6 +472,7 @@ export class DataApiTransport implements Transport {
           err,
         );
       } finally {
+        clearTimeout(timer);
         this.#inFlight--;
         owned?.afterCall();
       }
@@ -533,55 +538,7 @@ export class DataApiTransport implements Transport {
 
 const LONG_AS_STRING = { longReturnType: 'STRING' } as const;
 
-/** Commands that never return rows: their results need no column metadata. */
-const NO_ROWS = new Set([
-  'CREATE',
-  'DROP',
-  'ALTER',
-  'TRUNCATE',
-  'GRANT',
-  'REVOKE',
-  'COMMENT',
-  'SET',
-  'RESET',
-  'BEGIN',
-  'START',
-  'COMMIT',
-  'ROLLBACK',
-  'SAVEPOINT',
-  'RELEASE',
-  'LOCK',
-  'DISCARD',
-  'LISTEN',
-  'UNLISTEN',
-  'NOTIFY',
-  'VACUUM',
-  'ANALYZE',
-  'REINDEX',
-  'CLUSTER',
-  'REFRESH',
-  'DO',
-  'DEALLOCATE',
-  'PREPARE',
-  'SECURITY',
-  'CHECKPOINT',
-  'LOAD',
-]);
-const WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
-
-/**
- * Whether rows keyed by column name may come back (then the column names, from the metadata, are
- * needed): any statement but those that never return rows, and writes without RETURNING.
- */
-function returnsRows(stmt: Statement): boolean {
-  const command = commandOf(stmt.text);
-  if (NO_ROWS.has(command)) return false;
-  if (WRITES.has(command)) return /returning/i.test(stmt.text);
-  return true;
-}
-
-function shape(out: ExecuteOutput, stmt: Statement, known: Column[] | undefined): QueryResult {
-  const command = commandOf(stmt.text);
+function shape(out: ExecuteOutput, stmt: Statement, known: Column[] | undefined, command: string): QueryResult {
   const records = out.records;
   const hasResultSet = records !== undefined || out.columnMetadata !== undefined;
   const columns = out.columnMetadata ? out.columnMetadata.map((m) => columnOf(m)) : (known ?? []);

@@ -148,6 +148,21 @@ const SPELLINGS: Record<string, string> = {
  * column metadata. A type not known here (an enum, an extension's type) decodes as text.
  */
 export function columnOfType(type: string, name = '?column?'): Column {
+  if (name === '?column?') {
+    let column = byType.get(type);
+    if (!column) {
+      column = columnFromType(type, name);
+      if (byType.size < 1000) byType.set(type, column);
+    }
+    return column;
+  }
+  return columnFromType(type, name);
+}
+
+/** Columns by type name (the few types an application uses, decoded on every call). */
+const byType = new Map<string, Column>();
+
+function columnFromType(type: string, name: string): Column {
   const array = type.endsWith('[]');
   const base = type
     .replace(/(\[\])+$/, '')

@@ -74,16 +74,16 @@ for (const w of Object.keys(workloads)) for (const c of Object.keys(contenders))
 for (const fn of Object.values(workloads))
   for (const db of Object.values(contenders)) for (let i = 0; i < 20; i++) await fn(db, i); // warm up
 
-// Each round runs the contenders in a different order, so that none always follows the same one.
+// Call by call, the contenders take turns (in a rotating order), so that a burst of load on the
+// machine falls on all of them alike.
 const names = Object.keys(contenders);
 for (let round = 0; round < ROUNDS; round++) {
   for (const [w, fn] of Object.entries(workloads)) {
-    for (let k = 0; k < names.length; k++) {
-      const c = names[(k + round) % names.length];
-      const db = contenders[c];
-      for (let i = 0; i < PER_ROUND; i++) {
+    for (let i = 0; i < PER_ROUND; i++) {
+      for (let k = 0; k < names.length; k++) {
+        const c = names[(k + i + round) % names.length];
         const t = performance.now();
-        await fn(db, i);
+        await fn(contenders[c], i);
         samples[`${w}|${c}`].push(performance.now() - t);
       }
     }
@@ -95,7 +95,7 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 console.log(
-  `Data API latency, ${ROUNDS} interleaved rounds x ${PER_ROUND} calls per workload and contender (local endpoint, loopback)`,
+  `Data API latency, ${ROUNDS} rounds x ${PER_ROUND} calls per workload and contender, taking turns call by call (local endpoint, loopback)`,
 );
 console.log('workload                 contender                     p50 ms   p95 ms   p50 / drizzle');
 for (const w of Object.keys(workloads)) {

@@ -410,6 +410,8 @@ export function instrument(
       await inner.close();
     },
   };
+  // db.$client is the backend's own driver-level client, untraced (see the README).
+  if (inner.client) view.client = () => inner.client!();
   return view;
 }
 

@@ -72,7 +72,7 @@ export function createDbWith<TSchema extends Record<string, unknown>>(
   };
   const build = (c: typeof ctx) => {
     const transport = factory(c);
-    return buildDatabase(telemetry ? telemetry.instrument(transport) : transport, options);
+    return buildDatabase(telemetry ? telemetry.instrument(transport) : transport, options, transport.drizzle);
   };
   const db = build(ctx);
   const uncached = options.hyperdrive?.uncachedBinding;

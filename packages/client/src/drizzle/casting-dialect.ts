@@ -26,6 +26,7 @@
 // (readable-selection.ts).
 import { getTableColumns, is, Param, Placeholder, SQL, StringChunk, sql } from 'drizzle-orm';
 import { PgColumn, PgDialect, type PgTable } from 'drizzle-orm/pg-core';
+import type { DrizzleKit } from '../transport/contract.js';
 import { CAST_TYPING } from '../types/typings.js';
 import { columnType } from './column-types.js';
 import { ReadableSelections } from './readable-selection.js';
@@ -226,3 +227,10 @@ Object.defineProperty(CastingDialect.prototype, 'buildSelection', {
   configurable: true,
   writable: true,
 });
+
+/** The Data API's drizzle layer (transport/contract.ts DrizzleKit), attached by its factory. */
+export const dataApiDrizzle: DrizzleKit = {
+  dialect: (config) => new CastingDialect(config),
+  typingOf: dataApiTyping,
+  resultTypesOf,
+};

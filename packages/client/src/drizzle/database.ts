@@ -13,11 +13,10 @@ import {
 } from 'drizzle-orm/relations';
 import { ConfigurationError } from '../errors.js';
 import { type ServerStats, serverStats } from '../observe/server-stats.js';
-import type { PoolStats, Transport } from '../transport/contract.js';
+import type { DrizzleKit, PoolStats, Transport } from '../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../transport/info.js';
 import { type AuthToken, withAuthToken } from '../transport/with-auth.js';
 import { withSignal } from '../transport/with-signal.js';
-import { CastingDialect, dataApiTyping, resultTypesOf } from './casting-dialect.js';
 import { loggerFrom } from './logger.js';
 import { type AnypgQueryResultHKT, AnypgSession, type Preparable, type SessionOptions } from './session.js';
 
@@ -173,20 +172,20 @@ export interface DatabaseOptions<TFullSchema> {
 export function buildDatabase<TFullSchema extends Record<string, unknown>>(
   transport: Transport,
   options: DatabaseOptions<TFullSchema>,
+  /** The backend's own drizzle layer, if it has one (the Data API's casting dialect). */
+  kit: DrizzleKit | undefined = transport.drizzle,
 ): AnypgDatabase<TFullSchema> {
   if (options.casing !== undefined && options.casing !== 'snake_case' && options.casing !== 'camelCase') {
     throw new ConfigurationError('casing', "casing must be 'snake_case' or 'camelCase'.");
   }
   const config = options.casing ? { casing: options.casing } : {};
-  // The Data API types unhinted strings as text: parameters of other types need casts.
-  const dataApi = transport.info.backend === 'data-api';
-  const dialect = dataApi ? new CastingDialect(config) : new PgDialect(config);
+  const dialect = kit ? kit.dialect(config) : new PgDialect(config);
   const sessionOptions: SessionOptions = {
     logger: loggerFrom(options.logger),
     cache: cacheFrom(options.cache),
     rawParse: executeParse(options.executeTypes),
-    typingOf: dataApi ? dataApiTyping : undefined,
-    resultTypesOf: dataApi ? resultTypesOf : undefined,
+    typingOf: kit?.typingOf,
+    resultTypesOf: kit?.resultTypesOf,
   };
   let schema: RelationalSchemaConfig<ExtractTablesWithRelations<TFullSchema>> | undefined;
   if (options.schema) {

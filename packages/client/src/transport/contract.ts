@@ -1,5 +1,7 @@
 // The small contract every backend implements. The Drizzle layer (drizzle/session.ts) speaks only
 // this; a backend is a folder under backends/ that turns these calls into its wire protocol.
+
+import type { PgDialect } from 'drizzle-orm/pg-core';
 import type { Trace } from '../observe/trace.js';
 import type { BackendInfo, Capabilities } from './info.js';
 
@@ -98,4 +100,19 @@ export interface Transport extends Executor {
   close(): Promise<void>;
   /** The driver-level object behind `db.$client` (see the client README, per backend). */
   client?(): unknown;
+  /**
+   * How drizzle must build statements for this backend, where drizzle's PgDialect is not enough
+   * (the Data API's casting dialect, drizzle/casting-dialect.ts). Set by the backend's factory, so
+   * builds without that backend (the edge entries) do not carry it.
+   */
+  drizzle?: DrizzleKit;
+}
+
+/** A backend's drizzle layer: its dialect, and what the session tells its statements. */
+export interface DrizzleKit {
+  dialect(config: { casing?: 'snake_case' | 'camelCase' }): PgDialect;
+  /** The typing of a parameter bound to `encoder` (Statement.typings). */
+  typingOf(encoder: unknown): string;
+  /** The result columns' types from drizzle's selected fields (Statement.resultTypes). */
+  resultTypesOf(fields: readonly { field: unknown }[]): readonly string[] | undefined;
 }

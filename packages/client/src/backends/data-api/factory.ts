@@ -3,6 +3,7 @@
 import { isLocalHost } from '../../config/connection-string.js';
 import { positiveInt, resolvePoolOptions } from '../../config/options.js';
 import type { BackendContext } from '../../core/context.js';
+import { dataApiDrizzle } from '../../drizzle/casting-dialect.js';
 import { ConfigurationError } from '../../errors.js';
 import { checkDataApiOptions, type DataApiClient } from './sdk.js';
 import { DataApiTransport } from './transport.js';
@@ -41,7 +42,7 @@ export function createDataApiTransport(ctx: BackendContext): DataApiTransport {
     (typeof env.AWS_REGION === 'string' ? env.AWS_REGION : undefined) ??
     (typeof env.AWS_DEFAULT_REGION === 'string' ? env.AWS_DEFAULT_REGION : undefined);
 
-  return new DataApiTransport({
+  const transport = new DataApiTransport({
     resourceArn: d.resourceArn,
     secretArn: d.secretArn,
     database: d.database,
@@ -68,4 +69,7 @@ export function createDataApiTransport(ctx: BackendContext): DataApiTransport {
       pool: { max: maxSockets, min: 0, idleTimeoutMs: pool.idleTimeoutMs, maxLifetimeMs: 0 },
     },
   });
+  // The Data API cannot infer parameter types: drizzle's statements for it need casts.
+  transport.drizzle = dataApiDrizzle;
+  return transport;
 }

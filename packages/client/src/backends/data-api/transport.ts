@@ -30,6 +30,7 @@ import type { Trace } from '../../observe/trace.js';
 import { READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
+  DrizzleKit,
   Executor,
   PoolStats,
   QueryResult,
@@ -108,6 +109,7 @@ interface CallPolicy {
 export class DataApiTransport implements Transport {
   readonly info: BackendInfo;
   readonly capabilities: Capabilities;
+  drizzle: DrizzleKit | undefined;
   readonly #o: DataApiTransportOptions;
   readonly #counters = { retries: 0, outcomeUnknown: 0, transactions: 0, resumeWaits: 0 };
   #ready: Promise<{ sdk: RdsDataModule; client: DataApiClient; owned: OwnedClient | undefined }> | undefined;

@@ -2,6 +2,7 @@
 // @aws-sdk/client-rds-data inside anypg) on a real PostgreSQL; pg direct on the same database is
 // the oracle for results, shapes and errors.
 import { type DataApiEndpoint, startDataApiEndpoint } from '@anypg/local';
+import { budget } from '@anypg/testkit';
 import { asc, eq, relations, sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, integer, pgTable, serial, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import {
   DatabaseError,
   OutcomeUnknownError,
   type QueryEvent,
+  QueryTimeoutError,
   StatementTimeoutError,
 } from '../src/node.js';
 import { QueryEventSink } from '../src/observe/events.js';
@@ -593,6 +595,30 @@ describe('data-api retries', () => {
       expect(d.$stats().retries).toBe(1);
     } finally {
       await d.$close();
+    }
+  });
+
+  it('a call without an answer within queryTimeoutMs fails with QUERY_TIMEOUT, and the client goes on', async () => {
+    // An endpoint of its own, which stops the statement itself a little later (so it does not hold
+    // a connection after the test). anypg's own SDK client and no caller's deadline: the time limit
+    // is the light one (CallLimit).
+    const limitMs = budget(2_000);
+    const slow = await startDataApiEndpoint({ upstream: databaseUrl(), statementTimeoutMs: limitMs });
+    const quick = createDb({ env: {}, backend: 'data-api', dataApi: dataApiOf(slow), queryTimeoutMs: 300 });
+    try {
+      const started = performance.now();
+      // Not a plain read (a DO block): it is not sent again, and its outcome is unknown.
+      const err = await quick
+        .execute(sql.raw(`do $$ begin perform pg_sleep(${Math.ceil((2 * limitMs) / 1000)}); end $$`))
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QueryTimeoutError);
+      expect((err as Error).message).toMatch(/300 ms.*unknown/);
+      // Ended by anypg's limit, not by the endpoint's.
+      expect(performance.now() - started).toBeLessThan(limitMs);
+      expect((await quick.execute(sql`select 1 as n`)).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await quick.$close();
+      await slow.close();
     }
   });
 

@@ -81,6 +81,7 @@ export function createPgTransport(ctx: BackendContext): PgTransport {
     driver: loadPg,
     ...(traits?.cancelRequests !== false && { cancel: sendCancel }),
     namedStatements: traits ? traits.namedStatements : true,
+    pipeline: options.pipeline ?? (traits ? traits.pipelining : true),
     ...(kind && process.env.NODE_ENV !== 'production' && { guard: (sql: string) => poolerHazard(sql, kind) }),
     pool: {
       max: pool.max,

@@ -282,12 +282,13 @@ export class PgTransport implements Transport {
    */
   async #runReadOnly(conn: Conn, stmts: Statement[]): Promise<QueryResult[]> {
     const signal = stmts[0]?.signal;
+    const owner = {};
     if (this.#wire.group && !stmts.some(needsSimpleProtocol)) {
       try {
         const results = await this.#wire.runUnit(
           conn,
           [control('begin read only'), ...stmts, control('commit')],
-          undefined,
+          owner,
           signal,
         );
         return results.slice(1, -1);
@@ -296,23 +297,23 @@ export class PgTransport implements Transport {
         // connection in that transaction: close it rather than wait.
         const failedAt = (err as GroupFailure).partIndex;
         if (isPostgresError(err) && failedAt !== undefined && failedAt > 0 && failedAt <= stmts.length) {
-          await this.#wire.run(conn, control('rollback')).catch(() => {
+          await this.#wire.run(conn, control('rollback'), owner).catch(() => {
             conn.broken = true;
           });
         } else if (!isPostgresError(err)) conn.broken = true;
         throw err;
       }
     }
-    await this.#wire.run(conn, control('begin read only', signal));
+    await this.#wire.run(conn, control('begin read only', signal), owner);
     const results: QueryResult[] = [];
     try {
-      for (const s of stmts) results.push(await this.#wire.run(conn, s));
+      for (const s of stmts) results.push(await this.#wire.run(conn, s, owner));
     } catch (err) {
-      if (isPostgresError(err)) await this.#wire.run(conn, control('rollback')).catch(() => undefined);
+      if (isPostgresError(err)) await this.#wire.run(conn, control('rollback'), owner).catch(() => undefined);
       else conn.broken = true;
       throw err;
     }
-    await this.#wire.run(conn, control('commit')).catch(() => {
+    await this.#wire.run(conn, control('commit'), owner).catch(() => {
       conn.broken = true;
     });
     return results;
@@ -531,17 +532,17 @@ export class PgTransport implements Transport {
         result = await fn(tx);
       } catch (err) {
         finished = true;
-        if (held) await this.#rollback(conn, begun, undefined, trace);
+        if (held) await this.#rollback(conn, begun, owner, trace);
         throw err;
       }
       finished = true;
       if (!held) throw broken ?? lostInside(undefined);
       if (broken) {
         // The callback swallowed the error of a statement that cannot have been kept.
-        await this.#rollback(conn, begun, undefined, trace);
+        await this.#rollback(conn, begun, owner, trace);
         throw broken;
       }
-      await this.#commit(conn, begun, undefined, trace);
+      await this.#commit(conn, begun, owner, trace);
       return result;
     } finally {
       clearTimeout(leak);

@@ -33,6 +33,8 @@ export interface ProxyOptions {
    * as a real network delivers a large write in segments (a pooler then reads part of a pipeline).
    */
   segmentBytes?: number;
+  /** Never keep the process alive (a proxy that lives as long as the test run). */
+  unref?: boolean;
 }
 
 export async function startProxy(
@@ -62,6 +64,10 @@ export async function startProxy(
       return;
     }
     const upstream = connect(targetPort, targetHost);
+    if (options.unref) {
+      client.unref();
+      upstream.unref();
+    }
     open.add(client);
     open.add(upstream);
     // A round trip: the client sends, then the server answers. Count each change of direction
@@ -136,6 +142,7 @@ export async function startProxy(
     upstream.on('error', end);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  if (options.unref) server.unref();
   const port = (server.address() as { port: number }).port;
   return {
     port,

@@ -119,10 +119,11 @@ export class Wire {
 
   /** Statements written in this turn of the event loop leave in one write (one flight). */
   coalesce(conn: Conn): void {
-    const stream = connectionOf(conn.client) as { cork?: () => void; uncork?: () => void } | undefined;
-    if (!stream?.cork || conn.corked) return;
+    const stream = connectionOf(conn.client) as CorkableStream | undefined;
+    if (!stream || conn.corked) return;
+    if (!stream.cork) addCork(stream);
     conn.corked = true;
-    stream.cork();
+    stream.cork!();
     const flush = () => {
       conn.corked = false;
       stream.uncork?.();
@@ -279,6 +280,41 @@ export class Wire {
     connectionOf(conn.client)?.destroy();
     this.#opts.pool.settle(conn);
   }
+}
+
+interface CorkableStream {
+  cork?: () => void;
+  uncork?: () => void;
+  write(data: unknown, ...rest: unknown[]): boolean;
+}
+
+/**
+ * pg's socket in workerd (pg-cloudflare) has no cork: every protocol message would be its own
+ * write, and statements pipelined in one turn would leave in many pieces, the server answering
+ * the first before the last arrived. Gives it one: writes while corked are held and sent as one
+ * buffer at the last uncork (pg's own Query.submit corks around its messages when it can).
+ */
+function addCork(stream: CorkableStream): void {
+  const write = stream.write.bind(stream);
+  let depth = 0;
+  let held: Uint8Array[] = [];
+  stream.cork = () => {
+    depth++;
+  };
+  stream.uncork = () => {
+    if (depth === 0) return;
+    depth--;
+    if (depth > 0 || held.length === 0) return;
+    const all = Buffer.concat(held);
+    held = [];
+    write(all);
+  };
+  stream.write = (data: unknown, ...rest: unknown[]) => {
+    // Only plain buffer writes without a callback are held (pg's protocol messages are those).
+    if (depth === 0 || rest.length > 0 || !(data instanceof Uint8Array)) return write(data, ...rest);
+    held.push(data);
+    return true;
+  };
 }
 
 /** Hands a query to pg; with telemetry on, so that no other instrumentation records it too. */

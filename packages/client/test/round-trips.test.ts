@@ -233,3 +233,44 @@ describe('concurrent callers on a pool of one', () => {
     await db.$close();
   });
 });
+
+describe('the statement cache (direct connections)', () => {
+  const cached = (db: ReturnType<typeof createDb>) =>
+    db.execute<{ n: number; texts: string[] }>(
+      sql`select count(*)::int as n, array_agg(statement) as texts from pg_prepared_statements where name like 'anypg_s%'`,
+    );
+
+  it('prepares a query once per connection and reuses it', async () => {
+    const db = await warm();
+    for (let i = 0; i < 5; i++) await db.select().from(items).where(sql`${items.n} = ${i}`);
+    const { rows } = await cached(db);
+    const selects = rows[0]!.texts.filter((t) => t.includes(`from "${table}"`));
+    expect(selects).toHaveLength(1);
+    await db.$close();
+  });
+
+  it('is not used through a transaction-mode pooler', async () => {
+    const db = createDb({ url: viaPort(proxy.port, { pgbouncer: 'true' }), env: {}, pool: { max: 1 } });
+    expect(db.$backend.backend).toBe('pg-pooler');
+    for (let i = 0; i < 3; i++) await db.select().from(items).where(sql`${items.n} = ${i}`);
+    expect((await cached(db)).rows[0]!.n).toBe(0);
+    await db.$close();
+  });
+
+  it('parses again, without failing the call, after DDL changed what a cached query returns', async () => {
+    const t = uniqueName('ddl');
+    await admin((c) => c.query(`create table ${t} (a int); insert into ${t} values (1)`));
+    const db = await warm();
+    try {
+      const q = () => db.execute<Record<string, number>>(sql`select * from ${sql.raw(t)} where a = ${1}`);
+      expect((await q()).rows).toEqual([{ a: 1 }]);
+      await admin((c) => c.query(`alter table ${t} add column b int default 2`));
+      // The cached plan no longer fits (SQLSTATE 0A000): refused before it ran, parsed again.
+      expect((await q()).rows).toEqual([{ a: 1, b: 2 }]);
+      expect(db.$stats().opened).toBe(1);
+    } finally {
+      await db.$close();
+      await admin((c) => c.query(`drop table ${t}`));
+    }
+  });
+});

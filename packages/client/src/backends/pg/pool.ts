@@ -75,6 +75,10 @@ export interface Conn {
   cancelling: Promise<void> | undefined;
   /** Its socket holds writes until the end of this event-loop turn (one flight for them all). */
   corked: boolean;
+  /** Statement texts prepared on this connection under a name of anypg's (the statement cache). */
+  readonly prepared: Map<string, string>;
+  /** Names handed out on this connection so far (a name is never used twice). */
+  preparedSeq: number;
 }
 
 interface Waiter {
@@ -366,6 +370,8 @@ export class FreezeAwarePool {
       flights: [],
       cancelling: undefined,
       corked: false,
+      prepared: new Map(),
+      preparedSeq: 0,
     };
     const markBroken = () => {
       conn.broken = true;

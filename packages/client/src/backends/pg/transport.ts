@@ -77,6 +77,12 @@ export interface PgTransportOptions {
   /** Prepared statement names are dropped (poolers in transaction mode cannot keep them). */
   namedStatements?: boolean;
   /**
+   * How many statement texts each connection keeps prepared under anypg's own names (the server
+   * then parses and plans each once per connection). 0 or absent: none. Only where named
+   * statements survive: a direct connection.
+   */
+  statementCache?: number;
+  /**
    * Pipeline statements of concurrent callers on one connection (where the driver can: pg >= 8.21's
    * pipeline mode). Off through transaction-mode poolers. Default false.
    */
@@ -147,6 +153,7 @@ export class PgTransport implements Transport {
       queryTimeoutMs: opts.queryTimeoutMs,
       cancel: opts.cancel,
       namedStatements: opts.namedStatements !== false,
+      statementCache: opts.namedStatements === false ? 0 : opts.statementCache,
       check: opts.guard ? (text) => this.#checkGuard(text) : undefined,
     });
   }
@@ -241,6 +248,12 @@ export class PgTransport implements Transport {
           this.#emit(stmt, started, retried, result);
           return result;
         } catch (err) {
+          if (sent && !retried && !maybeRan && isStalePlan(err) && this.#wire.forgetCached(conn, stmt.text)) {
+            // The cached statement's plan no longer fits after DDL: refused before it ran.
+            this.#pool.release(conn);
+            retried = true;
+            continue;
+          }
           if (sent && !isConnectionFailure(err, conn)) {
             // The server answered, or anypg stopped waiting (a timeout or the caller's signal; the
             // statement is left to the cancel rules): the connection is in a known state. After a
@@ -478,6 +491,8 @@ export class PgTransport implements Transport {
           return await this.#runInTransaction(conn, owner, mapped, first ? begin : undefined, signal, trace);
         } catch (err) {
           if (usable && !isConnectionFailure(err, conn)) {
+            // A stale cached plan: parsed again next time (this transaction is aborted already).
+            if (isStalePlan(err)) for (const s of stmts) this.#wire.forgetCached(conn, s.text);
             // A statement given up (timeout, deadline) may still be running: the transaction
             // cannot go on, it is rolled back when the callback ends.
             if (err instanceof QueryTimeoutError || (err instanceof AnypgError && err.code === 'ABORTED')) broken = err;
@@ -740,6 +755,11 @@ export class PgTransport implements Transport {
       this.#emit(s, started, retried, results?.[i], error);
     });
   }
+}
+
+/** SQLSTATE 0A000 "cached plan must not change result type": a prepared statement outlived a DDL change. */
+function isStalePlan(err: unknown): boolean {
+  return isPostgresError(err) && err.code === '0A000' && /cached plan/i.test(err.message);
 }
 
 /** A text without parameters that may hold several statements runs only through the simple protocol. */

@@ -20,10 +20,14 @@
 import type pg from 'pg';
 import { AnypgError, abortedError, QueryTimeoutError } from '../../errors.js';
 import type { Trace } from '../../observe/trace.js';
+import { holdsSeveralStatements } from '../../resilience/replay.js';
 import type { QueryResult, Statement } from '../../transport/contract.js';
 import { parsersFor, type TypeParserSource } from '../../types/parsing.js';
 import type { GroupPart, GroupSupport } from './group.js';
 import { type Conn, connectionOf, type Flight, type FreezeAwarePool } from './pool.js';
+
+/** Texts worth preparing: one query or data change (not DDL, SET, transaction control...). */
+const CACHEABLE = /^\s*(?:\(\s*)*(?:select|insert|update|delete|with|values|table|merge)\b/i;
 
 /** How long a cancelled statement may take to end before its connection is closed instead. */
 const CANCEL_GRACE_MS = 2000;
@@ -36,6 +40,11 @@ export interface WireOptions {
   /** Sends a CancelRequest; without it, closing the connection ends the statement. */
   cancel?: ((host: string, port: number, processID: number, secretKey: number) => Promise<void>) | undefined;
   namedStatements: boolean;
+  /**
+   * Statements prepared per connection under anypg's own names (0: none). The server parses and
+   * plans a cached statement once per connection instead of on every call.
+   */
+  statementCache?: number | undefined;
   /** Called with each statement's text before it is written (pooler hazard warnings). */
   check?: ((text: string) => void) | undefined;
 }
@@ -65,6 +74,10 @@ export class Wire {
       values: stmt.params as unknown[],
     };
     if (stmt.name && this.#opts.namedStatements) config.name = stmt.name;
+    else if (this.#opts.statementCache) {
+      const name = this.#cachedName(conn, stmt.text);
+      if (name) config.name = name;
+    }
     this.#opts.check?.(stmt.text);
     if (stmt.rowMode === 'array') config.rowMode = 'array';
     if (stmt.parse === 'builder') (config as { types?: unknown }).types = parsersFor(this.types!, 'builder');
@@ -98,6 +111,40 @@ export class Wire {
           submit(conn, query, stmts.find((st) => st.trace)?.trace);
         }),
     );
+  }
+
+  /**
+   * The name a statement text is prepared under on this connection, or undefined to send it
+   * unnamed. Only plain queries and data changes are cached (one statement, no utility commands);
+   * a full cache takes no more (the connection's lifetime bounds it: maxLifetimeMs replaces it).
+   */
+  #cachedName(conn: Conn, text: string): string | undefined {
+    const known = conn.prepared.get(text);
+    if (known) return known;
+    if (conn.prepared.size >= this.#opts.statementCache! || !CACHEABLE.test(text) || holdsSeveralStatements(text)) {
+      return undefined;
+    }
+    const name = `anypg_s${++conn.preparedSeq}`;
+    conn.prepared.set(text, name);
+    return name;
+  }
+
+  /**
+   * The server refused a cached statement because its plan no longer fits (SQLSTATE 0A000 "cached
+   * plan must not change result type", after DDL changed a table it reads): forget it on this
+   * connection, so the next call parses it again. The refused call did not run.
+   */
+  forgetCached(conn: Conn, text: string): boolean {
+    const name = conn.prepared.get(text);
+    if (!name) return false;
+    conn.prepared.delete(text);
+    // pg's own record of what it parsed: without it, pg would bind to the stale statement.
+    const connection = (conn.client as unknown as { connection?: { parsedStatements?: Record<string, unknown> } })
+      .connection;
+    if (connection?.parsedStatements) delete connection.parsedStatements[name];
+    // Drop the server's copy too (names are never reused, so this only frees memory).
+    void this.#send(conn, undefined, undefined, () => conn.client.query(`deallocate "${name}"`)).catch(() => undefined);
+    return true;
   }
 
   /** Maps parameters as pg will, before anything is written: a value pg cannot send fails here. */

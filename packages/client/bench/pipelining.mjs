@@ -1,4 +1,4 @@
-// Benchmark (not a test): warm query latency and throughput on a pool of one connection, through
+// Benchmark (not a test): pipelining. Warm query latency and throughput on a pool of one connection, through
 // anypg (this build, and the baseline: main's code built in a scratch folder, see baseline.mjs),
 // raw drizzle (node-postgres driver), raw pg and postgres.js, on the same server. Rounds are
 // interleaved so that machine noise hits every contender alike; figures are ratios within this run.
@@ -41,19 +41,32 @@ const pgjs = postgres(url, { max: 1 });
 const anypg = createDb({ url, env: {}, pool: { max: 1 }, telemetry: false });
 const before = baselineCreateDb?.({ url, env: {}, pool: { max: 1 }, telemetry: false });
 
+// Two workloads through drizzle: the query built on every call (drizzle's own cost is part of it),
+// and a prepared drizzle query (built once, executed with a placeholder).
 const byId = (db) => (i) =>
   db
     .select()
     .from(items)
     .where(sql`${items.id} = ${(i % 100) + 1}`);
-const contenders = {
-  'raw pg': (i) => rawPool.query('select id, name from bench_items where id = $1', [(i % 100) + 1]),
-  'raw drizzle': byId(raw),
-  'postgres.js': (i) => pgjs`select id, name from bench_items where id = ${(i % 100) + 1}`,
-  ...(before && { [`anypg ${baseline.label}`]: byId(before) }),
-  anypg: byId(anypg),
+const prepared = (db) => {
+  const q = db
+    .select()
+    .from(items)
+    .where(sql`${items.id} = ${sql.placeholder('id')}`)
+    .prepare('bench_by_id');
+  return (i) => q.execute({ id: (i % 100) + 1 });
 };
 const BEFORE = before ? `anypg ${baseline.label}` : undefined;
+const contenders = {
+  'raw pg': (i) => rawPool.query('select id, name from bench_items where id = $1', [(i % 100) + 1]),
+  'postgres.js': (i) => pgjs`select id, name from bench_items where id = ${(i % 100) + 1}`,
+  'raw drizzle': byId(raw),
+  ...(before && { [BEFORE]: byId(before) }),
+  anypg: byId(anypg),
+  'raw drizzle, prepared': prepared(raw),
+  ...(before && { [`${BEFORE}, prepared`]: prepared(before) }),
+  'anypg, prepared': prepared(anypg),
+};
 
 const latencies = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 const throughput = Object.fromEntries(
@@ -96,24 +109,31 @@ console.log(
   `warm query (select by primary key), pool max 1, ${ROUNDS} interleaved rounds: ${PER_ROUND} sequential queries and ${TPUT_PER_ROUND} queries per caller count`,
 );
 console.log('latency, one caller at a time');
-console.log(`${'contender'.padEnd(28)} ${pad('p50 ms', 8)} ${pad('p99 ms', 8)} ${pad('p50/drizzle', 12)}`);
+console.log(`${'contender'.padEnd(30)} ${pad('p50 ms', 8)} ${pad('p99 ms', 8)} ${pad('p50/drizzle', 12)}`);
 for (const name of Object.keys(contenders)) {
   console.log(
-    `${name.padEnd(28)} ${pad(p50(name).toFixed(4), 8)} ${pad(pct(latencies[name], 99).toFixed(3), 8)} ${pad((p50(name) / p50('raw drizzle')).toFixed(3), 12)}`,
+    `${name.padEnd(30)} ${pad(p50(name).toFixed(4), 8)} ${pad(pct(latencies[name], 99).toFixed(3), 8)} ${pad((p50(name) / p50('raw drizzle')).toFixed(3), 12)}`,
   );
 }
 for (const c of LEVELS) {
-  console.log(`throughput, ${c} concurrent callers (median q/s; ratios of anypg's to each)`);
+  console.log(`throughput, ${c} concurrent callers (median q/s; anypg's throughput over each, same workload)`);
   for (const name of Object.keys(contenders)) {
-    const ratio = name === 'anypg' ? '' : `   anypg / this = ${(tput('anypg', c) / tput(name, c)).toFixed(2)}`;
-    console.log(`${name.padEnd(28)} ${pad(tput(name, c).toFixed(0), 8)}${ratio}`);
+    const ours = name.endsWith(', prepared') ? 'anypg, prepared' : 'anypg';
+    const ratio = name === ours ? '' : `   ${ours} / this = ${(tput(ours, c) / tput(name, c)).toFixed(2)}`;
+    console.log(`${name.padEnd(30)} ${pad(tput(name, c).toFixed(0), 8)}${ratio}`);
   }
 }
 if (BEFORE) {
+  const P = `${BEFORE}, prepared`;
   console.log(`anypg against ${BEFORE} (same run):`);
-  console.log(`  single warm query p50: ${(p50('anypg') / p50(BEFORE)).toFixed(3)}x`);
-  for (const c of LEVELS)
-    console.log(`  throughput, ${c} callers: ${(tput('anypg', c) / tput(BEFORE, c)).toFixed(2)}x`);
+  console.log(
+    `  single warm query p50: ${(p50('anypg') / p50(BEFORE)).toFixed(3)}x (prepared: ${(p50('anypg, prepared') / p50(P)).toFixed(3)}x)`,
+  );
+  for (const c of LEVELS) {
+    console.log(
+      `  throughput, ${c} callers: ${(tput('anypg', c) / tput(BEFORE, c)).toFixed(2)}x (prepared: ${(tput('anypg, prepared', c) / tput(P, c)).toFixed(2)}x)`,
+    );
+  }
 }
 
 await rawPool.end();

@@ -222,6 +222,11 @@ export class FreezeAwarePool {
     if (this.waiters.length > 0) conn.claimed = true;
   }
 
+  /** A pipelined statement asking now would join a connection without waiting (for telemetry). */
+  hasJoinable(): boolean {
+    return this.leastBusyShared() !== undefined;
+  }
+
   private leastBusyShared(): Conn | undefined {
     let best: Conn | undefined;
     for (const c of this.shared) {

@@ -670,6 +670,8 @@ export class PgTransport implements Transport {
   async #acquireTraced(signal: AbortSignal | undefined, trace: Trace, shared: boolean): Promise<Conn> {
     const start = performance.now();
     const before = this.#pool.stats();
+    // A pipelined statement that joins a busy connection does not queue for it.
+    const joins = shared && before.idle === 0 && this.#pool.hasJoinable();
     const conn = await trace.quiet(() => (shared ? this.#pool.acquireShared(signal) : this.#pool.acquire(signal)));
     // Opened for this call (not earlier, by an untraced one).
     let connect = this.#connectTimes.get(conn.client);
@@ -683,7 +685,7 @@ export class PgTransport implements Transport {
     trace.acquired(start, performance.now(), {
       staleReplaced,
       connect,
-      queued: before.idle === 0 && before.total >= this.#opts.pool.max,
+      queued: !joins && before.idle === 0 && before.total >= this.#opts.pool.max,
     });
     return conn;
   }

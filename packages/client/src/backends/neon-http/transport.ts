@@ -46,6 +46,11 @@ import {
   type Route,
   routeOptions,
 } from '../neon/driver.js';
+import { neonSessionTransport } from '../neon-ws/factory.js';
+import type { PgTransport } from '../pg/transport.js';
+
+/** Runtimes where a socket may outlive the request that opened it. */
+const WARM_SESSIONS: ReadonlySet<string> = new Set(['node', 'aws-lambda', 'bun', 'deno']);
 
 interface NeonFullResult {
   command: string;
@@ -73,6 +78,8 @@ export class NeonHttpTransport implements Transport {
   readonly #ctx: BackendContext;
   readonly #counters = { requests: 0, retries: 0, outcomeUnknown: 0, sessions: 0 };
   #sql: NeonSql | undefined;
+  /** Warm WebSocket sessions for interactive transactions (Node, Lambda), opened on first use. */
+  #sessions: PgTransport | undefined;
   #neon: NeonModule | undefined;
 
   constructor(ctx: BackendContext) {
@@ -103,20 +110,24 @@ export class NeonHttpTransport implements Transport {
   }
 
   stats(): PoolStats {
+    // HTTP requests hold no connection of ours; the warm WebSocket sessions do.
+    const s = this.#sessions?.stats();
     return {
-      total: 0,
-      idle: 0,
-      waiting: 0,
-      opened: this.#counters.sessions,
-      staleReplaced: 0,
-      acquireTimeouts: 0,
-      retries: this.#counters.retries,
-      outcomeUnknown: this.#counters.outcomeUnknown,
+      total: s?.total ?? 0,
+      idle: s?.idle ?? 0,
+      waiting: s?.waiting ?? 0,
+      opened: this.#counters.sessions + (s?.opened ?? 0),
+      staleReplaced: s?.staleReplaced ?? 0,
+      acquireTimeouts: s?.acquireTimeouts ?? 0,
+      retries: this.#counters.retries + (s?.retries ?? 0),
+      outcomeUnknown: this.#counters.outcomeUnknown + (s?.outcomeUnknown ?? 0),
       circuit: 'closed',
     };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#sessions?.close();
+  }
 
   async query(stmt: Statement): Promise<QueryResult> {
     const { neon, sql } = await this.#driver();
@@ -205,7 +216,13 @@ export class NeonHttpTransport implements Transport {
     }
   }
 
-  /** An interactive transaction on a WebSocket session that lives as long as the callback. */
+  /**
+   * An interactive transaction needs a session: a WebSocket one. Where a socket may outlive a
+   * request (Node, Lambda, Bun, Deno), sessions are kept warm between transactions in anypg's
+   * freeze-aware pool (idle-bounded, judged by wall clock and socket state at checkout), and BEGIN
+   * travels with the first statement: a warm transaction of k statements costs k + 1 round trips.
+   * Elsewhere (Workers: I/O cannot cross requests), one session for the callback.
+   */
   async transaction<T>(
     fn: (tx: Executor) => Promise<T>,
     config?: TransactionConfig,
@@ -213,6 +230,10 @@ export class NeonHttpTransport implements Transport {
     trace?: Trace,
   ): Promise<T> {
     if (signal?.aborted) throw abortedError(signal);
+    if (WARM_SESSIONS.has(this.#ctx.runtime.name)) {
+      this.#sessions ??= neonSessionTransport(this.#ctx, 'neon-http');
+      return this.#sessions.transaction(fn, config, signal, trace);
+    }
     const { neon } = await this.#driver();
     const Client = configuredClientClass(neon, this.#opts);
     const client = new Client({ connectionString: this.#url });

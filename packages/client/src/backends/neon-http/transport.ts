@@ -12,6 +12,7 @@
 
 import { redactUrl } from '../../config/connection-string.js';
 import type { NeonOptions } from '../../config/options.js';
+import { resolvePoolOptions } from '../../config/options.js';
 import type { BackendContext } from '../../core/context.js';
 import {
   AnypgError,
@@ -46,8 +47,18 @@ import {
   type Route,
   routeOptions,
 } from '../neon/driver.js';
-import { neonSessionTransport } from '../neon-ws/factory.js';
-import type { PgTransport } from '../pg/transport.js';
+
+/** Loads the Node-only keep-alive fetch (the Node entry passes it; edge builds have none). */
+export type KeepAliveLoader = () => Promise<typeof import('./keep-alive.js')>;
+
+/**
+ * What the Node entry adds (never in an edge bundle): HTTP keep-alive across invocations, and warm
+ * WebSocket sessions for interactive transactions (neon-ws's pooled transport).
+ */
+export interface NodeExtras {
+  keepAlive: KeepAliveLoader;
+  sessions: (ctx: BackendContext) => Transport;
+}
 
 /** Runtimes where a socket may outlive the request that opened it. */
 const WARM_SESSIONS: ReadonlySet<string> = new Set(['node', 'aws-lambda', 'bun', 'deno']);
@@ -79,11 +90,20 @@ export class NeonHttpTransport implements Transport {
   readonly #counters = { requests: 0, retries: 0, outcomeUnknown: 0, sessions: 0 };
   #sql: NeonSql | undefined;
   /** Warm WebSocket sessions for interactive transactions (Node, Lambda), opened on first use. */
-  #sessions: PgTransport | undefined;
+  #sessions: Transport | undefined;
   #neon: NeonModule | undefined;
 
-  constructor(ctx: BackendContext) {
+  readonly #keepAliveLoader: KeepAliveLoader | undefined;
+  #keepAlive: import('./keep-alive.js').KeepAliveFetch | undefined;
+  readonly #openSessions: ((ctx: BackendContext) => Transport) | undefined;
+
+  constructor(ctx: BackendContext, node?: NodeExtras) {
     this.#ctx = ctx;
+    // Where a socket may outlive a request: Node's fetch drops a connection idle for 4 s (ours
+    // keeps it longer), and transactions get warm sessions.
+    const warm = node && WARM_SESSIONS.has(ctx.runtime.name) ? node : undefined;
+    this.#keepAliveLoader = warm?.keepAlive;
+    this.#openSessions = warm?.sessions;
     this.#url = ctx.rawUrl!;
     this.#opts = ctx.options.neon ?? {};
     const ssl = ctx.options.ssl;
@@ -101,6 +121,14 @@ export class NeonHttpTransport implements Transport {
   }
 
   async #driver(): Promise<{ neon: NeonModule; sql: NeonSql }> {
+    if (this.#keepAliveLoader && !this.#keepAlive && !this.#opts.fetch) {
+      const { keepAliveFetch } = await this.#keepAliveLoader();
+      if (!this.#keepAlive) {
+        const idleMs = resolvePoolOptions(this.#ctx.options.pool, this.#ctx.runtime.name, 1).idleTimeoutMs;
+        this.#keepAlive = keepAliveFetch(idleMs);
+        this.#route.fetch = this.#keepAlive.fetch;
+      }
+    }
     this.#neon ??= await loadNeon('neon-http');
     const neon = this.#neon;
     installRouter(neon);
@@ -126,7 +154,13 @@ export class NeonHttpTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.#keepAlive?.close();
     await this.#sessions?.close();
+  }
+
+  /** HTTP connections this client's keep-alive fetch opened (undefined where it uses the runtime's fetch). */
+  httpConnectionsOpened(): number | undefined {
+    return this.#keepAlive?.opened();
   }
 
   async query(stmt: Statement): Promise<QueryResult> {
@@ -230,8 +264,8 @@ export class NeonHttpTransport implements Transport {
     trace?: Trace,
   ): Promise<T> {
     if (signal?.aborted) throw abortedError(signal);
-    if (WARM_SESSIONS.has(this.#ctx.runtime.name)) {
-      this.#sessions ??= neonSessionTransport(this.#ctx, 'neon-http');
+    if (this.#openSessions) {
+      this.#sessions ??= this.#openSessions(this.#ctx);
       return this.#sessions.transaction(fn, config, signal, trace);
     }
     const { neon } = await this.#driver();

@@ -11,6 +11,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { defineConfig } from 'vitest/config';
+import { startProxy, type TestProxy } from './test/support/proxy.js';
 import { errorFields, tag } from './test/workers/tagged.js';
 
 // pg inside workerd: Vite would pick pg-protocol's ESM build (which pg's CommonJS cannot require)
@@ -30,9 +31,21 @@ const pgCloudflare = join(dirname(fromPg.resolve('pg-cloudflare/package.json')),
 const BARE_PG_REJECTION = /This socket has been closed|Stream was cancelled/;
 let expectedBarePgRejections = 0;
 
+/**
+ * A TCP proxy that counts round trips, between miniflare's local Hyperdrive and PostgreSQL: the
+ * HYPERDRIVE_COUNTED binding goes through it. One for the run, started with the first config.
+ */
+let counting: Promise<TestProxy> | undefined;
+
 /** ADMIN: a service binding served by Node, so tests can see what the server sees, not what the Worker says. */
-function adminService(url: string) {
+function adminService(url: string, proxy: TestProxy) {
   return async (request: Request): Promise<Response> => {
+    const path = new URL(request.url).pathname;
+    if (path === '/round-trips') {
+      const trips = proxy.roundTrips();
+      proxy.resetCounts();
+      return Response.json({ rows: [{ trips }] });
+    }
     if (new URL(request.url).pathname === '/expect-bare-pg-rejection') {
       expectedBarePgRejections++;
       return Response.json({ rows: [] });
@@ -104,14 +117,25 @@ function otelCommonJs(): Record<string, string> {
 // Time limits bound a failure, they are not targets: a busy machine gets more (see @anypg/testkit).
 export default defineConfig({
   plugins: [
-    cloudflareTest(({ inject }) => {
+    cloudflareTest(async ({ inject }) => {
       const databaseUrl = inject('databaseUrl');
+      const server = new URL(databaseUrl);
+      counting ??= startProxy(Number(server.port || 5432), server.hostname, { unref: true });
+      const proxy = await counting;
+      const counted = new URL(databaseUrl);
+      counted.hostname = '127.0.0.1';
+      counted.port = String(proxy.port);
       return {
         wrangler: { configPath: './test/workers/wrangler.jsonc' },
         miniflare: {
-          hyperdrives: { HYPERDRIVE: databaseUrl, HYPERDRIVE_UNCACHED: databaseUrl },
+          // HYPERDRIVE stays the first binding: detection picks the first one in env.
+          hyperdrives: {
+            HYPERDRIVE: databaseUrl,
+            HYPERDRIVE_UNCACHED: databaseUrl,
+            HYPERDRIVE_COUNTED: counted.toString(),
+          },
           bindings: { NEON_URL: databaseUrl, NEON_CONFIG: { ...inject('neonConfig') } },
-          serviceBindings: { ADMIN: adminService(databaseUrl) },
+          serviceBindings: { ADMIN: adminService(databaseUrl, proxy) },
         },
       };
     }),

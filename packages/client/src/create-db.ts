@@ -3,8 +3,8 @@
 
 import { createDataApiTransport } from './backends/data-api/factory.js';
 import { hyperdriveFactory } from './backends/hyperdrive/factory.js';
-import { createNeonHttpTransport } from './backends/neon-http/factory.js';
-import { createNeonWsTransport } from './backends/neon-ws/factory.js';
+import { neonHttpFactory } from './backends/neon-http/factory.js';
+import { createNeonWsTransport, neonSessionTransport } from './backends/neon-ws/factory.js';
 import { driverLoadError } from './backends/optional-driver.js';
 import { createPgTransport } from './backends/pg/factory.js';
 import { poolerOf } from './backends/pg-pooler/detect.js';
@@ -18,7 +18,10 @@ import { defaultNodeTelemetry } from './observe/otel/node-api.js';
 const NODE_BACKENDS: BackendFactories = {
   pg: createPgTransport,
   'pg-pooler': createPgTransport,
-  'neon-http': createNeonHttpTransport,
+  'neon-http': neonHttpFactory({
+    keepAlive: () => import('./backends/neon-http/keep-alive.js'),
+    sessions: (ctx) => neonSessionTransport(ctx, 'neon-http'),
+  }),
   'neon-ws': createNeonWsTransport,
   // The rejection handler right on import(): see backends/optional-driver.ts.
   hyperdrive: hyperdriveFactory(() =>

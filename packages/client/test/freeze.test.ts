@@ -123,6 +123,35 @@ describe('a container frozen with SIGSTOP', () => {
     }
   });
 
+  it('checks the connection before a pipelined invocation (Promise.all) sends anything after a thaw', async () => {
+    const fn = uniqueName('fn');
+    const c = new Container({ TEST_DATABASE_URL: databaseUrl(), FUNCTION_NAME: fn });
+    try {
+      const first = await c.invoke('pid');
+      const lastUsed = Date.now();
+      const [{ client_port: port }] = (
+        await admin((a) => a.query('select client_port from pg_stat_activity where pid = $1', [first.result]))
+      ).rows;
+      c.freeze();
+      await admin((a) => a.query('select pg_terminate_backend($1)', [first.result]));
+      await until("the server's FIN to reach the frozen container", () => peerClosed(port));
+      await sleep(Math.max(0, lastUsed + YIELD_AFTER_IDLE_MS + 10 - Date.now()));
+      c.thaw();
+      const second = await c.invoke(`many ${table}`);
+      expect(second.ok).toBe(true);
+      const { inserted, pids } = second.result as { inserted: number; pids: number[] };
+      expect(inserted).toBe(1);
+      // All three went out on one new connection; none was sent on the dead one.
+      expect(new Set(pids).size).toBe(1);
+      expect(pids[0]).not.toBe(first.result);
+      expect(second.stats).toMatchObject({ opened: 2, staleReplaced: 1, retries: 0, outcomeUnknown: 0 });
+      const rows = await admin((a) => a.query(`select count(*)::int as n from ${table} where v = 'after-freeze-many'`));
+      expect(rows.rows[0].n).toBe(1);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('does not reuse a connection idle longer than idleTimeoutMs, even though no timer ran while frozen', async () => {
     const fn = uniqueName('fn');
     const c = new Container({ TEST_DATABASE_URL: databaseUrl(), FUNCTION_NAME: fn, IDLE_TIMEOUT_MS: '300' });

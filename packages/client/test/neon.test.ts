@@ -115,6 +115,72 @@ describe.each([
   });
 });
 
+describe('neon-http interactive transactions on Node: warm WebSocket sessions', () => {
+  it('a warm transaction of 3 statements costs 4 round trips on the kept session (BEGIN with the first)', async () => {
+    const wsProxy = await startProxy(endpoint.port);
+    const db = createDb({
+      url: databaseUrl(),
+      env: {},
+      backend: 'neon-http',
+      neon: { ...endpoint.neonConfig, wsProxy: `127.0.0.1:${wsProxy.port}/v2` },
+    });
+    const tx3 = (n: string) =>
+      db.transaction(async (tx) => {
+        const [a] = await tx
+          .insert(items)
+          .values({ name: `${n}a` })
+          .returning({ id: items.id });
+        await tx
+          .update(items)
+          .set({ name: `${n}b` })
+          .where(eq(items.id, a!.id));
+        await tx.select().from(items).where(eq(items.id, a!.id));
+      });
+    try {
+      await tx3(uniqueName('cold'));
+      const cold = wsProxy.roundTrips();
+      expect(wsProxy.connections()).toBe(1);
+      wsProxy.resetCounts();
+      await tx3(uniqueName('warm'));
+      expect(wsProxy.roundTrips()).toBeLessThanOrEqual(4);
+      expect(wsProxy.connections()).toBe(1); // the same session
+      expect(db.$stats()).toMatchObject({ opened: 1, total: 1, idle: 1 });
+      console.log(
+        `neon-http transaction of 3 statements over WebSocket: cold ${cold} round trips, warm ${wsProxy.roundTrips()}`,
+      );
+    } finally {
+      await db.$close();
+      await wsProxy.close();
+    }
+  });
+
+  it('a session the server closed while idle is replaced before the next transaction sends anything', async () => {
+    const app = uniqueName('neon_ws_idle');
+    const url = new URL(databaseUrl());
+    url.searchParams.set('application_name', app);
+    const db = createDb({
+      url: url.toString(),
+      env: {},
+      applicationName: app,
+      backend: 'neon-http',
+      neon: endpoint.neonConfig,
+    });
+    try {
+      await db.transaction(async (tx) => tx.execute(sql`select 1`));
+      await admin((c) =>
+        c.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [app]),
+      );
+      await until('the pool to drop the closed session', () => db.$stats().idle === 0);
+      const n = uniqueName('after');
+      await db.transaction(async (tx) => tx.insert(items).values({ name: n }));
+      expect(await db.select().from(items).where(eq(items.name, n))).toHaveLength(1);
+      expect(db.$stats()).toMatchObject({ opened: 2, outcomeUnknown: 0 });
+    } finally {
+      await db.$close();
+    }
+  });
+});
+
 describe('neon-http on the wire', () => {
   it('reuses one kept-alive connection for warm queries, and sends a batch as one request', async () => {
     await http.execute(sql`select 1`);

@@ -96,6 +96,15 @@ export interface CreateDbOptions<TSchema extends Record<string, unknown> = Recor
    * cancelled and fails with QUERY_TIMEOUT. Default: statementTimeoutMs + 5 s; 0 turns it off.
    */
   queryTimeoutMs?: number;
+  /**
+   * Pipelining: statements of concurrent callers outside a transaction share one connection,
+   * written behind each other instead of waiting for it (a Lambda handler's Promise.all costs one
+   * round trip, not one per query). Default: on for a direct connection (`pg`), off through a
+   * transaction-mode pooler (`pg-pooler`, `hyperdrive`): PgBouncer can hand the server connection
+   * to another client while part of a pipeline is still on it. Batches and a transaction's BEGIN
+   * travel in one round trip either way.
+   */
+  pipeline?: boolean;
   /** Fail fast after repeated connection failures. Default { failureThreshold: 5, cooldownMs: 10000 }; false turns it off. */
   circuitBreaker?: BreakerOptions | false;
   /**

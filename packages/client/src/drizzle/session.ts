@@ -274,7 +274,15 @@ export class AnypgSession<
       for (const p of prepared) results.push(p.map(await executor.query(p.statement)));
       return results;
     };
-    if (this.executor !== this.transport) return run(this.executor);
+    if (this.executor !== this.transport) {
+      // Inside a transaction: in one round trip where the backend can.
+      const executor = this.executor;
+      if (executor.batch) {
+        const results = await executor.batch(prepared.map((p) => p.statement));
+        return results.map((r, i) => prepared[i]!.map(r));
+      }
+      return run(executor);
+    }
     if (this.transport.batch) {
       const results = await this.transport.batch(prepared.map((p) => p.statement));
       return results.map((r, i) => prepared[i]!.map(r));

@@ -23,6 +23,14 @@ export function isReplaySafe(sql: string): boolean {
   return !WRITE_HINT.test(text);
 }
 
+/**
+ * The text may hold more than one statement (a `;` followed by more SQL, outside literals and
+ * comments). Such a text runs only through the simple protocol, one statement at a time.
+ */
+export function holdsSeveralStatements(sql: string): boolean {
+  return SECOND_STATEMENT.test(stripCommentsAndLiterals(sql));
+}
+
 /** SQLSTATE 25006: the statement tried to write inside a READ ONLY transaction. */
 export const READ_ONLY_VIOLATION = '25006';
 

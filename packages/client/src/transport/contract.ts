@@ -61,6 +61,11 @@ export interface TransactionConfig {
 /** Runs statements on one connection or session (a transaction holds one). */
 export interface Executor {
   query(stmt: Statement): Promise<QueryResult>;
+  /**
+   * Inside a transaction: the statements in order, in one round trip where the backend can; the
+   * first failure stops the rest (the transaction is then aborted).
+   */
+  batch?(stmts: Statement[]): Promise<QueryResult[]>;
 }
 
 export interface PoolStats {

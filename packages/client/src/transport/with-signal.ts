@@ -7,7 +7,16 @@ export function withSignal(t: Transport, signal: AbortSignal): Transport {
     info: t.info,
     capabilities: t.capabilities,
     query: (s) => t.query(add(s)),
-    transaction: (fn, config) => t.transaction((tx) => fn({ query: (s) => tx.query(add(s)) }), config, signal),
+    transaction: (fn, config) =>
+      t.transaction(
+        (tx) =>
+          fn({
+            query: (s) => tx.query(add(s)),
+            ...(tx.batch && { batch: (stmts: Statement[]) => tx.batch!(stmts.map(add)) }),
+          }),
+        config,
+        signal,
+      ),
     stats: () => t.stats(),
     close: () => t.close(),
   };

@@ -27,7 +27,21 @@ export interface TestProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TestProxy> {
+export interface ProxyOptions {
+  /**
+   * Forward the client's bytes in pieces of at most this many bytes, one piece per event-loop turn,
+   * as a real network delivers a large write in segments (a pooler then reads part of a pipeline).
+   */
+  segmentBytes?: number;
+  /** Never keep the process alive (a proxy that lives as long as the test run). */
+  unref?: boolean;
+}
+
+export async function startProxy(
+  targetPort: number,
+  targetHost = '127.0.0.1',
+  options: ProxyOptions = {},
+): Promise<TestProxy> {
   let trips = 0;
   let accepted = 0;
   let killNext = false;
@@ -50,15 +64,46 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
       return;
     }
     const upstream = connect(targetPort, targetHost);
+    if (options.unref) {
+      client.unref();
+      upstream.unref();
+    }
     open.add(client);
     open.add(upstream);
     // A round trip: the client sends, then the server answers. Count each change of direction
     // from client->server to server->client.
     let lastDirection: 'up' | 'down' | undefined;
+    // Until the login completes, read the server's message types: 'E' before 'Z' is a refusal.
+    let login: Buffer | undefined = Buffer.alloc(0);
+    // Segments still to forward, in order (segmentBytes only).
+    let pending = Promise.resolve();
+    const forward = (chunk: Buffer) => {
+      const size = options.segmentBytes;
+      if (!size || chunk.length <= size) {
+        pending = pending.then(() => {
+          if (!upstream.destroyed) upstream.write(chunk);
+        });
+        return;
+      }
+      for (let i = 0; i < chunk.length; i += size) {
+        const piece = chunk.subarray(i, i + size);
+        pending = pending.then(
+          () =>
+            new Promise<void>((resolve) =>
+              setImmediate(() => {
+                if (!upstream.destroyed) upstream.write(piece);
+                resolve();
+              }),
+            ),
+        );
+      }
+    };
     client.on('data', (chunk) => {
       if (swallowing) return;
       lastDirection = 'up';
-      upstream.write(chunk);
+      // In pieces only after the login (PgBouncer 1.18 refuses a startup packet in pieces).
+      if (options.segmentBytes && login === undefined) forward(chunk);
+      else upstream.write(chunk);
       if (killNext) {
         killNext = false;
         // Let the bytes reach the server, then cut the client off before any answer arrives.
@@ -69,8 +114,6 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
         });
       }
     });
-    // Until the login completes, read the server's message types: 'E' before 'Z' is a refusal.
-    let login: Buffer | undefined = Buffer.alloc(0);
     upstream.on('data', (chunk) => {
       if (login) {
         login = Buffer.concat([login, chunk]);
@@ -99,6 +142,7 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
     upstream.on('error', end);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  if (options.unref) server.unref();
   const port = (server.address() as { port: number }).port;
   return {
     port,

@@ -19,6 +19,9 @@ export interface TestEnv {
   HYPERDRIVE: { connectionString: string; host: string; port: number };
   /** A second binding to the same database, standing in for one configured without caching. */
   HYPERDRIVE_UNCACHED: { connectionString: string; host: string; port: number };
+  /** The same database through a proxy in Node that counts round trips (read them through ADMIN). */
+  HYPERDRIVE_COUNTED: { connectionString: string; host: string; port: number };
+  ADMIN: { fetch(input: string, init?: RequestInit): Promise<Response> };
   /** The test PostgreSQL's URL, reached through the Neon endpoint by neon-http. */
   NEON_URL: string;
   NEON_CONFIG: NeonOptions;
@@ -239,8 +242,65 @@ const ops: Record<string, Op> = {
 // The mistake the per-request rule is about: one db kept at module scope, used by every request.
 let shared: Db | undefined;
 
-/** Requests that open no db. */
-const plain: Record<string, (env: TestEnv) => Promise<unknown>> = {
+/** Round trips the counting proxy saw since the last read (reading resets it). */
+async function roundTrips(env: TestEnv): Promise<number> {
+  const res = await env.ADMIN.fetch('http://admin.test/round-trips', { method: 'POST' });
+  return ((await res.json()) as { rows: [{ trips: number }] }).rows[0].trips;
+}
+
+/**
+ * Requests that open no db, or their own. roundTrips: pg inside workerd on the counted binding,
+ * one request: a batch of 5, a transaction of 3 dependent statements, 100 concurrent queries.
+ */
+const plain: Record<string, (env: TestEnv, body?: Body) => Promise<unknown>> = {
+  async roundTrips(env, body) {
+    const s = schemaFor(String(body!.t));
+    const db = createDb({
+      env,
+      pg,
+      schema: s,
+      applicationName: String(body!.app),
+      hyperdrive: { binding: 'HYPERDRIVE_COUNTED' },
+      ...(body!.pipeline !== undefined && { pipeline: Boolean(body!.pipeline) }),
+    });
+    try {
+      const name = String(body!.name);
+      await db.execute(sql`select 1`); // connect
+      await roundTrips(env);
+      await db.batch([
+        db.insert(s.authors).values({ name: `${name}-1` }),
+        db.insert(s.authors).values({ name: `${name}-2` }),
+        db.insert(s.authors).values({ name: `${name}-3` }),
+        db
+          .select({ name: s.authors.name })
+          .from(s.authors)
+          .where(eq(s.authors.name, `${name}-1`)),
+        db.execute(sql`select 5`),
+      ]);
+      const batch = await roundTrips(env);
+      await db.transaction(async (tx) => {
+        const [a] = await tx
+          .insert(s.authors)
+          .values({ name: `${name}-tx` })
+          .returning({ id: s.authors.id });
+        const [p] = await tx.insert(s.posts).values({ authorId: a!.id, title: 'k+1' }).returning({ id: s.posts.id });
+        await tx.select().from(s.posts).where(eq(s.posts.id, p!.id));
+      });
+      const transaction = await roundTrips(env);
+      const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => db.execute(sql`select ${i}::int as i`)));
+      const concurrent = await roundTrips(env);
+      return {
+        batch,
+        transaction,
+        concurrent,
+        answersInOrder: answers.every((r, i) => (r.rows[0] as { i: number }).i === i),
+        batchRoundTrips: db.$capabilities.batchRoundTrips(5),
+        opened: db.$stats().opened,
+      };
+    } finally {
+      await db.$close();
+    }
+  },
   /** The control for isolation: a db shared by requests (what users must not do with Hyperdrive). */
   async shared(env) {
     shared ??= createDb({
@@ -277,7 +337,8 @@ export default {
   async fetch(request: Request, env: TestEnv, ctx: Ctx): Promise<Response> {
     const [, backend, op] = new URL(request.url).pathname.split('/');
     const bare = op && plain[op];
-    if (bare) return Response.json(await bare(env));
+    if (bare)
+      return Response.json(await bare(env, request.method === 'POST' ? ((await request.json()) as Body) : undefined));
     if (backend !== 'hyperdrive' && backend !== 'neon-http') {
       return Response.json({ error: `no such backend: ${backend}` }, { status: 404 });
     }

@@ -90,6 +90,11 @@ export interface DataApiEndpointOptions extends BrowserGuardOptions {
   poolSize?: number;
   /** One line per request (operation, status, duration): never parameters, SQL or secrets. */
   onLog?: (line: string) => void;
+  /**
+   * How long an idle HTTP connection stays open. Default 60 s *(inferred)*; no Keep-Alive timeout
+   * hint is sent, so each client applies its own idle limit.
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface FailNextCallsOptions {
@@ -319,7 +324,13 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
   };
 
   if (options.port !== undefined) await assertPortFree(options.port, host, 'RDS Data API endpoint');
-  const server: Server = createServer((req, res) => void handle(req, res));
+  const server: Server = createServer((req, res) => {
+    // Set by hand, Node sends no `Keep-Alive: timeout=` hint with it (like the AWS endpoint, inferred).
+    res.setHeader('Connection', 'keep-alive');
+    void handle(req, res);
+  });
+  // Idle connections stay open a minute, longer than Node's default 5 s *(inferred from AWS)*.
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') reject(portInUse(options.port ?? 0, host, 'RDS Data API endpoint'));

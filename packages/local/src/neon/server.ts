@@ -31,6 +31,12 @@ export interface StartNeonEndpointOptions extends BrowserGuardOptions {
    * any upstream. `false` makes the driver wait for the endpoint's password request (one round trip more).
    */
   pipelineConnect?: 'password' | false;
+  /**
+   * How long an idle HTTP connection stays open. Default 60 s: cloud endpoints keep idle
+   * connections far longer than Node's 5 s *(inferred)*. No Keep-Alive timeout hint is sent, so
+   * each client applies its own idle limit (Node's fetch: 4 s), as against the real endpoint.
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface NeonEndpoint {
@@ -89,8 +95,11 @@ export async function startNeonEndpoint(options: StartNeonEndpointOptions): Prom
       return;
     }
     for (const [k, v] of Object.entries(guard.corsHeaders(req.headers))) res.setHeader(k, v);
+    // Set by hand, Node sends no `Keep-Alive: timeout=` hint with it.
+    res.setHeader('Connection', 'keep-alive');
     sql.handle(req, res);
   });
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 60_000;
   // Neon upgrades any path; the driver uses wsProxy's path (`/v2` here).
   server.on('upgrade', (req, socket: Socket, head) => {
     socket.on('error', () => {});

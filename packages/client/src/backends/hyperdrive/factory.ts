@@ -63,6 +63,8 @@ export function hyperdriveFactory(loadPg: PgLoader) {
         connectionTimeoutMillis: pool.connectTimeoutMs,
       },
       password: parts.password,
+      // Hyperdrive pools in transaction mode: pipelining only when asked for (see pg-pooler/detect.ts).
+      pipeline: options.pipeline ?? false,
       // No CancelRequest from a Worker: a statement past the timeout closes the connection.
       queryTimeoutMs: options.queryTimeoutMs ?? (statementTimeoutMs ? statementTimeoutMs + 5_000 : undefined),
       leakWarningMs: pool.leakWarningMs || undefined,

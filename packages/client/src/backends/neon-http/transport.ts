@@ -12,6 +12,7 @@
 
 import { redactUrl } from '../../config/connection-string.js';
 import type { NeonOptions } from '../../config/options.js';
+import { resolvePoolOptions } from '../../config/options.js';
 import type { BackendContext } from '../../core/context.js';
 import {
   AnypgError,
@@ -48,6 +49,21 @@ import {
   routeOptions,
 } from '../neon/driver.js';
 
+/** Loads the Node-only keep-alive fetch (the Node entry passes it; edge builds have none). */
+export type KeepAliveLoader = () => Promise<typeof import('./keep-alive.js')>;
+
+/**
+ * What the Node entry adds (never in an edge bundle): HTTP keep-alive across invocations, and warm
+ * WebSocket sessions for interactive transactions (neon-ws's pooled transport).
+ */
+export interface NodeExtras {
+  keepAlive: KeepAliveLoader;
+  sessions: (ctx: BackendContext) => Transport;
+}
+
+/** Runtimes where a socket may outlive the request that opened it. */
+const WARM_SESSIONS: ReadonlySet<string> = new Set(['node', 'aws-lambda', 'bun', 'deno']);
+
 interface NeonFullResult {
   command: string;
   rowCount: number | null;
@@ -82,10 +98,21 @@ export class NeonHttpTransport implements Transport {
   readonly #ctx: BackendContext;
   readonly #counters = { requests: 0, retries: 0, outcomeUnknown: 0, sessions: 0 };
   #sql: NeonSql | undefined;
+  /** Warm WebSocket sessions for interactive transactions (Node, Lambda), opened on first use. */
+  #sessions: Transport | undefined;
   #neon: NeonModule | undefined;
 
-  constructor(ctx: BackendContext) {
+  readonly #keepAliveLoader: KeepAliveLoader | undefined;
+  #keepAlive: import('./keep-alive.js').KeepAliveFetch | undefined;
+  readonly #openSessions: ((ctx: BackendContext) => Transport) | undefined;
+
+  constructor(ctx: BackendContext, node?: NodeExtras) {
     this.#ctx = ctx;
+    // Where a socket may outlive a request: Node's fetch drops a connection idle for 4 s (ours
+    // keeps it longer), and transactions get warm sessions.
+    const warm = node && WARM_SESSIONS.has(ctx.runtime.name) ? node : undefined;
+    this.#keepAliveLoader = warm?.keepAlive;
+    this.#openSessions = warm?.sessions;
     this.#url = ctx.rawUrl!;
     this.#opts = ctx.options.neon ?? {};
     const ssl = ctx.options.ssl;
@@ -103,6 +130,14 @@ export class NeonHttpTransport implements Transport {
   }
 
   async #driver(): Promise<{ neon: NeonModule; sql: NeonSql }> {
+    if (this.#keepAliveLoader && !this.#keepAlive && !this.#opts.fetch) {
+      const { keepAliveFetch } = await this.#keepAliveLoader();
+      if (!this.#keepAlive) {
+        const idleMs = resolvePoolOptions(this.#ctx.options.pool, this.#ctx.runtime.name, 1).idleTimeoutMs;
+        this.#keepAlive = keepAliveFetch(idleMs);
+        this.#route.fetch = this.#keepAlive.fetch;
+      }
+    }
     this.#neon ??= await loadNeon('neon-http');
     const neon = this.#neon;
     installRouter(neon);
@@ -112,20 +147,30 @@ export class NeonHttpTransport implements Transport {
   }
 
   stats(): PoolStats {
+    // HTTP requests hold no connection of ours; the warm WebSocket sessions do.
+    const s = this.#sessions?.stats();
     return {
-      total: 0,
-      idle: 0,
-      waiting: 0,
-      opened: this.#counters.sessions,
-      staleReplaced: 0,
-      acquireTimeouts: 0,
-      retries: this.#counters.retries,
-      outcomeUnknown: this.#counters.outcomeUnknown,
+      total: s?.total ?? 0,
+      idle: s?.idle ?? 0,
+      waiting: s?.waiting ?? 0,
+      opened: this.#counters.sessions + (s?.opened ?? 0),
+      staleReplaced: s?.staleReplaced ?? 0,
+      acquireTimeouts: s?.acquireTimeouts ?? 0,
+      retries: this.#counters.retries + (s?.retries ?? 0),
+      outcomeUnknown: this.#counters.outcomeUnknown + (s?.outcomeUnknown ?? 0),
       circuit: 'closed',
     };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#keepAlive?.close();
+    await this.#sessions?.close();
+  }
+
+  /** HTTP connections this client's keep-alive fetch opened (undefined where it uses the runtime's fetch). */
+  httpConnectionsOpened(): number | undefined {
+    return this.#keepAlive?.opened();
+  }
 
   /**
    * `db.$client`: the Neon driver's query function for this database (a tagged template with
@@ -248,7 +293,13 @@ export class NeonHttpTransport implements Transport {
     }
   }
 
-  /** An interactive transaction on a WebSocket session that lives as long as the callback. */
+  /**
+   * An interactive transaction needs a session: a WebSocket one. Where a socket may outlive a
+   * request (Node, Lambda, Bun, Deno), sessions are kept warm between transactions in anypg's
+   * freeze-aware pool (idle-bounded, judged by wall clock and socket state at checkout), and BEGIN
+   * travels with the first statement: a warm transaction of k statements costs k + 1 round trips.
+   * Elsewhere (Workers: I/O cannot cross requests), one session for the callback.
+   */
   async transaction<T>(
     fn: (tx: Executor) => Promise<T>,
     config?: TransactionConfig,
@@ -256,6 +307,10 @@ export class NeonHttpTransport implements Transport {
     trace?: Trace,
   ): Promise<T> {
     if (signal?.aborted) throw abortedError(signal);
+    if (this.#openSessions) {
+      this.#sessions ??= this.#openSessions(this.#ctx);
+      return this.#sessions.transaction(fn, config, signal, trace);
+    }
     const { neon } = await this.#driver();
     const Client = configuredClientClass(neon, this.#opts);
     const client = new Client({ connectionString: this.#url });

@@ -8,6 +8,15 @@ import { checkNeonOptions, configuredClientClass, loadNeon } from '../neon/drive
 import { type PgDriver, PgTransport } from '../pg/transport.js';
 
 export function createNeonWsTransport(ctx: BackendContext): PgTransport {
+  return neonSessionTransport(ctx, 'neon-ws');
+}
+
+/**
+ * The Neon driver's WebSocket Client in anypg's freeze-aware pool: the neon-ws backend, and
+ * neon-http's warm sessions for interactive transactions on Node and Lambda (`backend` names the
+ * backend its events and info carry).
+ */
+export function neonSessionTransport(ctx: BackendContext, backend: 'neon-ws' | 'neon-http'): PgTransport {
   const { options, runtime } = ctx;
   const parts = ctx.url!;
   const neonOpts = options.neon ?? {};
@@ -35,6 +44,8 @@ export function createNeonWsTransport(ctx: BackendContext): PgTransport {
       database: parts.database,
       application_name: options.applicationName ?? parts.params.application_name ?? 'anypg',
       ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs } : {}),
+      // Startup options in the URL (options=-c search_path=...) reach the session, as over HTTP.
+      ...(parts.params.options ? { options: parts.params.options } : {}),
       connectionTimeoutMillis: pool.connectTimeoutMs,
     },
     password: parts.password,
@@ -42,10 +53,10 @@ export function createNeonWsTransport(ctx: BackendContext): PgTransport {
     leakWarningMs: pool.leakWarningMs || undefined,
     breaker: options.circuitBreaker === false ? undefined : new CircuitBreaker(options.circuitBreaker ?? {}),
     events: ctx.events,
-    backendName: 'neon-ws',
+    backendName: backend,
     info: {
       runtime: runtime.name,
-      backend: 'neon-ws',
+      backend,
       reason: ctx.resolution.reason,
       target,
       // TLS is the WebSocket's (wss), not PostgreSQL's inside the tunnel.

@@ -98,18 +98,30 @@ export interface PoolerTraits {
   extraStartupParameters: boolean;
   /** The pooler passes a CancelRequest on. RDS Proxy does not (AWS: "doesn't support canceling a query"). */
   cancelRequests: boolean;
+  /**
+   * Statements of different callers may be pipelined (several Syncs in flight on one client
+   * connection). PgBouncer 1.18 releases the server connection when it has answered every Sync it
+   * has read, even while the next statement's first messages are already forwarded to it: with the
+   * client's bytes arriving in pieces (any network but loopback), the rest of that statement then
+   * goes to another server connection and the pieces left behind corrupt the session of whichever
+   * client gets it next (observed: 22021 and 08P01 errors on other clients). Supavisor had the same
+   * class of bug. One unit per round trip (a batch, BEGIN with the first statement) is safe: the
+   * pooler holds the link until its single Sync is answered. Off for every pooler until one is
+   * shown to be safe.
+   */
+  pipelining: boolean;
 }
 
 export const POOLER_TRAITS: Readonly<Record<PoolerKind, PoolerTraits>> = {
   // RDS Proxy refuses statement_timeout as a startup parameter (reported by users of pg, SQLAlchemy
   // and TypeORM; not observed here).
-  'rds-proxy': { namedStatements: false, extraStartupParameters: false, cancelRequests: false },
+  'rds-proxy': { namedStatements: false, extraStartupParameters: false, cancelRequests: false, pipelining: false },
   // Observed with PgBouncer 1.18 (packages/local's PgBouncer tests).
-  pgbouncer: { namedStatements: false, extraStartupParameters: false, cancelRequests: true },
+  pgbouncer: { namedStatements: false, extraStartupParameters: false, cancelRequests: true, pipelining: false },
   // Supavisor, Neon's pooler and Hyperdrive: startup parameters not verified (inferred: be strict).
-  supavisor: { namedStatements: false, extraStartupParameters: false, cancelRequests: true },
-  'neon-pooler': { namedStatements: true, extraStartupParameters: false, cancelRequests: true },
-  hyperdrive: { namedStatements: true, extraStartupParameters: false, cancelRequests: true },
+  supavisor: { namedStatements: false, extraStartupParameters: false, cancelRequests: true, pipelining: false },
+  'neon-pooler': { namedStatements: true, extraStartupParameters: false, cancelRequests: true, pipelining: false },
+  hyperdrive: { namedStatements: true, extraStartupParameters: false, cancelRequests: true, pipelining: false },
 };
 
 /** The AWS region in an RDS or RDS Proxy host name (for IAM signing), if it has one. */

@@ -1,6 +1,13 @@
 // Cancelling a running statement: PostgreSQL's CancelRequest, sent on a separate short-lived
-// connection (the protocol has no in-band cancel). Fire and forget: the server answers nothing;
-// the running statement fails with SQLSTATE 57014 if the cancel arrived in time.
+// connection (the protocol has no in-band cancel). The server answers nothing and closes the
+// connection once it has passed the cancel on; the running statement fails with SQLSTATE 57014 if
+// the cancel arrived in time.
+//
+// The request is written and then the server's close is awaited, as libpq does: no half-close
+// (FIN) right after the packet. PgBouncer 1.18 takes that FIN for the client going away while it is
+// still forwarding the cancel, and exits ("FATAL ... disconnect_client(): bad client state"),
+// taking every client connection with it. Resolves once the server closed (the cancel was handed
+// over), or after 2 s.
 import { connect } from 'node:net';
 
 const CANCEL_REQUEST_CODE = 80877102;
@@ -21,7 +28,7 @@ export function sendCancel(host: string, port: number, processID: number, secret
       msg.writeInt32BE(CANCEL_REQUEST_CODE, 4);
       msg.writeInt32BE(processID, 8);
       msg.writeInt32BE(secretKey, 12);
-      socket.end(msg);
+      socket.write(msg);
     });
   });
 }

@@ -19,6 +19,9 @@ import { createIamTokenProvider } from '../pg-pooler/iam.js';
 import { sendCancel } from './cancel.js';
 import { type PgDriver, PgTransport, type PgTransportOptions } from './transport.js';
 
+/** Statement texts each connection keeps prepared (drizzle builds one text per query shape). */
+const STATEMENT_CACHE = 256;
+
 async function loadPg(): Promise<PgDriver> {
   // The rejection handler right on import(): see optional-driver.ts.
   const { default: pg } = await import('pg').then(
@@ -81,6 +84,9 @@ export function createPgTransport(ctx: BackendContext): PgTransport {
     driver: loadPg,
     ...(traits?.cancelRequests !== false && { cancel: sendCancel }),
     namedStatements: traits ? traits.namedStatements : true,
+    pipeline: options.pipeline ?? (traits ? traits.pipelining : true),
+    // Prepared once per connection: only on a direct connection (a pooler may move the session).
+    ...(!traits && { statementCache: STATEMENT_CACHE }),
     ...(kind && process.env.NODE_ENV !== 'production' && { guard: (sql: string) => poolerHazard(sql, kind) }),
     pool: {
       max: pool.max,

@@ -39,6 +39,17 @@ export interface Counters {
   outcomeUnknown: number;
 }
 
+/**
+ * A statement written to a connection and not yet answered. The server answers in the order the
+ * statements were written, so a connection's flights are answered oldest first.
+ */
+export interface Flight {
+  /** Its caller was answered already (a timeout, the caller's deadline): nobody waits for it. */
+  abandoned: boolean;
+  /** Who sent it: statements of one transaction share an owner; a pipelined statement is its own. */
+  readonly owner: object;
+}
+
 /** One pooled connection. */
 export interface Conn {
   readonly client: pg.Client;
@@ -49,12 +60,30 @@ export interface Conn {
   broken: boolean;
   /** Closed (or closing) and no longer counted in the pool's total. */
   destroyed: boolean;
-  /** A cancelled statement still finishing: the connection goes back to the pool after it. */
-  settling?: Promise<void> | undefined;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Callers using it: the one holding it exclusively, or every pipelined statement not yet answered. */
+  holders: number;
+  /** Held by one caller (a transaction, a batch): nothing else is written to it meanwhile. */
+  exclusive: boolean;
+  /** A transaction waits for it: no more pipelined statements join, so that it drains. */
+  claimed: boolean;
+  /** A statement on it was abandoned: no more statements join until everything on it has ended. */
+  draining: boolean;
+  /** Written and not yet answered, oldest first. */
+  readonly flights: Flight[];
+  /** A CancelRequest on its way to the server: the connection is not handed out before it arrived. */
+  cancelling: Promise<void> | undefined;
+  /** Its socket holds writes until the end of this event-loop turn (one flight for them all). */
+  corked: boolean;
+  /** Statement texts prepared on this connection under a name of anypg's (the statement cache). */
+  readonly prepared: Map<string, string>;
+  /** Names handed out on this connection so far (a name is never used twice). */
+  preparedSeq: number;
 }
 
 interface Waiter {
+  /** A pipelined statement (joins a shared connection) rather than an exclusive holder. */
+  shared: boolean;
   resolve(conn: Conn): void;
   reject(err: unknown): void;
   timer: ReturnType<typeof setTimeout>;
@@ -75,9 +104,23 @@ const YIELD_AFTER_IDLE_MS = 100;
 const yieldToEventLoop = (): Promise<void> =>
   new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
 
+/**
+ * Checkouts come in two kinds. Exclusive (acquire): a transaction or a batch holds the connection
+ * alone. Shared (acquireShared, only where pipelining is on): a statement outside a transaction is
+ * written to a connection that already carries other such statements, instead of waiting for it to
+ * be free; each is answered in turn. A connection goes back to the pool when its last holder is
+ * done and nothing is left on the wire (no abandoned statement still running, no CancelRequest on
+ * its way), so the next holder never gets an answer or a cancel meant for someone else.
+ *
+ * Waiters are served in order. A run of waiting statements is handed one connection together; a
+ * waiting transaction claims a shared connection (no more statements join it), gets it once the
+ * statements on it are answered, and so is never starved by a stream of pipelined statements.
+ */
 export class FreezeAwarePool {
   private readonly idle: Conn[] = [];
   private readonly waiters: Waiter[] = [];
+  /** Connections out in shared mode, open to more statements unless claimed or draining. */
+  private readonly shared = new Set<Conn>();
   private total = 0;
   private nextId = 1;
   private closed = false;
@@ -93,22 +136,120 @@ export class FreezeAwarePool {
     return { total: this.total, idle: this.idle.length, waiting: this.waiters.length };
   }
 
+  /** A connection for one caller alone (a transaction, a batch, a statement where pipelining is off). */
   async acquire(signal?: AbortSignal): Promise<Conn> {
     if (this.closed) throw closedError();
     if (signal?.aborted) throw abortedError(signal);
-    while (this.idle.length > 0) {
-      const conn = this.idle.pop()!;
-      clearTimeout(conn.idleTimer);
-      conn.idleTimer = undefined;
-      const stale = this.isStale(conn);
-      if (stale === true || (stale !== false && (await stale))) {
-        this.counters.staleReplaced++;
-        this.destroy(conn);
-        continue;
-      }
+    const conn = (await this.takeIdle()) ?? (this.total < this.settings.max ? await this.open() : undefined);
+    if (conn) return this.holdExclusive(conn);
+    this.claimOne();
+    return this.wait(false, signal);
+  }
+
+  /**
+   * A connection for one pipelined statement: an idle one, a new one while the pool has room, else
+   * the least busy connection already carrying statements (the statement is written behind them).
+   */
+  async acquireShared(signal?: AbortSignal): Promise<Conn> {
+    if (this.closed) throw closedError();
+    if (signal?.aborted) throw abortedError(signal);
+    let conn = await this.takeIdle();
+    if (!conn && this.total < this.settings.max) conn = await this.open();
+    if (conn) {
+      this.holdShared(conn);
+      this.joinWaiters(conn);
       return conn;
     }
-    if (this.total < this.settings.max) return this.open();
+    const busy = this.leastBusyShared();
+    if (busy) {
+      busy.holders++;
+      return busy;
+    }
+    return this.wait(true, signal);
+  }
+
+  /** One holder is done with the connection; `destroy` (or a broken connection) closes it once nobody holds it. */
+  release(conn: Conn, destroy = false): void {
+    if (destroy) conn.broken = true;
+    conn.holders = Math.max(0, conn.holders - 1);
+    if (conn.holders > 0) return;
+    conn.exclusive = false;
+    conn.claimed = false;
+    this.shared.delete(conn);
+    this.returnWhenSettled(conn);
+  }
+
+  /**
+   * The connection's wire state changed (a statement ended, a CancelRequest arrived): a connection
+   * nobody holds goes back to the pool once it is clean; a draining one takes statements again.
+   */
+  settle(conn: Conn): void {
+    if (!wireClean(conn)) return;
+    conn.draining = false;
+    if (conn.holders === 0) this.returnWhenSettled(conn);
+  }
+
+  async end(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(closedError());
+    }
+    await Promise.all(this.idle.splice(0).map((c) => this.destroy(c)));
+  }
+
+  private holdExclusive(conn: Conn): Conn {
+    conn.exclusive = true;
+    conn.holders = 1;
+    return conn;
+  }
+
+  private holdShared(conn: Conn): void {
+    conn.exclusive = false;
+    conn.holders = 1;
+    this.shared.add(conn);
+  }
+
+  /** A run of waiting statements at the head of the queue joins this shared connection. */
+  private joinWaiters(conn: Conn): void {
+    while (this.waiters[0]?.shared && !conn.claimed && !conn.draining) {
+      const w = this.waiters.shift()!;
+      clearTimeout(w.timer);
+      conn.holders++;
+      w.resolve(conn);
+    }
+    // A transaction waits behind them: it gets this connection once they are answered.
+    if (this.waiters.length > 0) conn.claimed = true;
+  }
+
+  /** A pipelined statement asking now would join a connection without waiting (for telemetry). */
+  hasJoinable(): boolean {
+    return this.leastBusyShared() !== undefined;
+  }
+
+  private leastBusyShared(): Conn | undefined {
+    let best: Conn | undefined;
+    for (const c of this.shared) {
+      if (c.claimed || c.draining || c.broken || !socketUsable(c.client)) continue;
+      if (!best || c.holders < best.holders) best = c;
+    }
+    return best;
+  }
+
+  /** A waiting transaction stops statements from joining one shared connection, so that it drains. */
+  private claimOne(): void {
+    let best: Conn | undefined;
+    for (const c of this.shared) {
+      if (c.claimed) return; // one is draining for the waiters already
+      if (!best || c.holders < best.holders) best = c;
+    }
+    if (best) best.claimed = true;
+  }
+
+  private wait(shared: boolean, signal: AbortSignal | undefined): Promise<Conn> {
+    // The signal may have fired while an idle connection was being judged.
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    if (this.closed) return Promise.reject(closedError());
     return new Promise<Conn>((resolve, reject) => {
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
@@ -119,6 +260,7 @@ export class FreezeAwarePool {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
+        shared,
         resolve: (conn) => {
           signal?.removeEventListener('abort', onAbort);
           resolve(conn);
@@ -139,24 +281,29 @@ export class FreezeAwarePool {
     });
   }
 
-  /** Returns a connection; `destroy` (or a broken connection) closes it instead. */
-  release(conn: Conn, destroy = false): void {
-    if (conn.settling && !destroy) {
-      const settling = conn.settling;
-      conn.settling = undefined;
-      void settling.then(() => this.release(conn));
-      return;
-    }
-    if (destroy || conn.broken || this.closed) {
+  /** Hands a connection nobody holds to the next waiter(s), or back to the idle list, once its wire is clean. */
+  private returnWhenSettled(conn: Conn): void {
+    if (conn.destroyed) return;
+    if (conn.broken || this.closed) {
       this.destroy(conn);
       this.serveWaiterWithNewConnection();
       return;
     }
+    if (!wireClean(conn)) return; // settle() calls back when it is
+    conn.draining = false;
     conn.lastUsedAt = Date.now();
     const waiter = this.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
+      if (waiter.shared) {
+        this.holdShared(conn);
+        this.joinWaiters(conn);
+      } else {
+        this.holdExclusive(conn);
+      }
       waiter.resolve(conn);
+      // Another transaction still waits: let one shared connection drain for it.
+      if (this.waiters.some((w) => !w.shared)) this.claimOne();
       return;
     }
     this.idle.push(conn);
@@ -167,18 +314,26 @@ export class FreezeAwarePool {
     }
   }
 
-  async end(): Promise<void> {
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(closedError());
+  /** The most recently used idle connection that passes the checks, or undefined. */
+  private async takeIdle(): Promise<Conn | undefined> {
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      clearTimeout(conn.idleTimer);
+      conn.idleTimer = undefined;
+      const stale = this.isStale(conn);
+      if (stale === true || (stale !== false && (await stale))) {
+        this.counters.staleReplaced++;
+        this.destroy(conn);
+        continue;
+      }
+      return conn;
     }
-    await Promise.all(this.idle.splice(0).map((c) => this.destroy(c)));
+    return undefined;
   }
 
   /**
    * Whether an idle connection must not be used. Synchronous on the hot path (a connection reused
-   * within a second); after a longer idle (a freeze, perhaps) it first yields once to the event loop.
+   * within a moment); after a longer idle (a freeze, perhaps) it first yields once to the event loop.
    */
   private isStale(conn: Conn): boolean | Promise<boolean> {
     const now = Date.now();
@@ -213,6 +368,15 @@ export class FreezeAwarePool {
       broken: false,
       destroyed: false,
       idleTimer: undefined,
+      holders: 0,
+      exclusive: false,
+      claimed: false,
+      draining: false,
+      flights: [],
+      cancelling: undefined,
+      corked: false,
+      prepared: new Map(),
+      preparedSeq: 0,
     };
     const markBroken = () => {
       conn.broken = true;
@@ -235,7 +399,15 @@ export class FreezeAwarePool {
     if (this.closed || this.waiters.length === 0 || this.total >= this.settings.max) return;
     const waiter = this.waiters.shift()!;
     clearTimeout(waiter.timer);
-    this.open().then(waiter.resolve, waiter.reject);
+    this.open().then((conn) => {
+      if (waiter.shared) {
+        this.holdShared(conn);
+        this.joinWaiters(conn);
+      } else {
+        this.holdExclusive(conn);
+      }
+      waiter.resolve(conn);
+    }, waiter.reject);
   }
 
   private closeIdle(conn: Conn): void {
@@ -250,9 +422,15 @@ export class FreezeAwarePool {
     if (conn.destroyed) return Promise.resolve();
     conn.destroyed = true;
     this.total--;
+    this.shared.delete(conn);
     clearTimeout(conn.idleTimer);
     return closeClient(conn);
   }
+}
+
+/** Nothing of anyone's is left on the connection: no statement unanswered, no cancel on its way. */
+export function wireClean(conn: Conn): boolean {
+  return conn.flights.length === 0 && conn.cancelling === undefined;
 }
 
 async function closeClient(conn: Conn): Promise<void> {

@@ -9,10 +9,22 @@
 //     does not complete, the first send may have taken effect: OutcomeUnknownError. Anything else
 //     fails with OutcomeUnknownError at once and is never replayed;
 //   - at most one retry per statement; inside a transaction, none (the server rolled it back).
+//
+// Round trips (the floor of each path):
+//   - statements outside a transaction from concurrent callers are pipelined on one connection
+//     where that is safe (a direct connection; not through a transaction-mode pooler, which can hand
+//     the server connection to another client while part of a pipeline is still on it): written
+//     behind each other in one flight, each with its own Sync, so each succeeds or fails alone.
+//     When the connection breaks, each applies the rules above for itself: the reads among them
+//     get the read-only resend, every other one is OutcomeUnknownError;
+//   - a transaction's BEGIN travels with its first statement as one unit (group.ts): a transaction
+//     of k statements costs k + 1 round trips with its COMMIT, and none at all if it runs nothing;
+//   - db.batch() is one unit: BEGIN, the statements, COMMIT, in one round trip, atomic.
+// Timeouts and cancels on a pipelined connection follow wire.ts: a cancel never hits a statement
+// someone else still waits for.
 import type pg from 'pg';
 import {
   AnypgError,
-  abortedError,
   ConnectionLostError,
   DatabaseError,
   databaseErrorFrom,
@@ -23,7 +35,7 @@ import {
 import type { QueryEventSink } from '../../observe/events.js';
 import type { Interval, Trace } from '../../observe/trace.js';
 import type { CircuitBreaker } from '../../resilience/breaker.js';
-import { isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
+import { holdsSeveralStatements, isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
   Executor,
@@ -34,22 +46,18 @@ import type {
   Transport,
 } from '../../transport/contract.js';
 import type { BackendInfo, Capabilities } from '../../transport/info.js';
-import { parsersFor, type TypeParserSource } from '../../types/parsing.js';
+import type { TypeParserSource } from '../../types/parsing.js';
+import { type GroupFailure, groupSupportFor } from './group.js';
 import {
   type Conn,
   type Counters,
-  connectionOf,
   FreezeAwarePool,
   type PoolSettings,
   socketUsable,
   TOO_MANY_CONNECTIONS,
 } from './pool.js';
 import { type PgPoolView, poolView } from './pool-view.js';
-
-/** How long a cancelled statement may take to end before its connection is closed instead. */
-const CANCEL_GRACE_MS = 2000;
-/** The most an answer to an aborted caller waits for the CancelRequest to be handed over. */
-const CANCEL_HANDOFF_MS = 100;
+import { Wire } from './wire.js';
 
 /** A pg-compatible driver: node-postgres, or the Neon driver's WebSocket Client (a pg.Client subclass). */
 export interface PgDriver {
@@ -69,6 +77,17 @@ export interface PgTransportOptions {
   cancel?: (host: string, port: number, processID: number, secretKey: number) => Promise<void>;
   /** Prepared statement names are dropped (poolers in transaction mode cannot keep them). */
   namedStatements?: boolean;
+  /**
+   * How many statement texts each connection keeps prepared under anypg's own names (the server
+   * then parses and plans each once per connection). 0 or absent: none. Only where named
+   * statements survive: a direct connection.
+   */
+  statementCache?: number;
+  /**
+   * Pipeline statements of concurrent callers on one connection (where the driver can: pg >= 8.21's
+   * pipeline mode). Off through transaction-mode poolers. Default false.
+   */
+  pipeline?: boolean;
   /** Called before each statement; a message is reported once per distinct statement as a warning. */
   guard?: (sql: string) => { code: string; message: string } | undefined;
   /** Client-side limit for one statement; the statement is cancelled on the server when it passes. */
@@ -92,12 +111,29 @@ function isConnectionFailure(err: unknown, conn: Conn): boolean {
   return conn.broken || !socketUsable(conn.client);
 }
 
+const control = (text: string, signal?: AbortSignal): Statement => ({
+  text,
+  params: [],
+  rowMode: 'array',
+  parse: 'raw',
+  ...(signal && { signal }),
+});
+
 export class PgTransport implements Transport {
   readonly info: BackendInfo;
   readonly capabilities: Capabilities;
   readonly #pool: FreezeAwarePool;
+  readonly #wire: Wire;
   readonly #opts: PgTransportOptions;
   readonly #counters: Counters = { opened: 0, staleReplaced: 0, acquireTimeouts: 0, retries: 0, outcomeUnknown: 0 };
+  /** Loaded with the driver: statements can be pipelined on a shared connection. */
+  #pipelining = false;
+  #loaded: Promise<PgDriver> | undefined;
+  #driver: PgDriver | undefined;
+  /** When each connection was opened, until a statement's trace reports it (telemetry). */
+  readonly #connectTimes = new WeakMap<pg.Client, Interval>();
+  /** counters.staleReplaced as last reported to a trace. */
+  #staleReported = 0;
 
   constructor(opts: PgTransportOptions) {
     this.#opts = opts;
@@ -106,19 +142,45 @@ export class PgTransport implements Transport {
       interactiveTransactions: true,
       savepoints: true,
       batchAtomic: true,
-      batchRoundTrips: (n) => n + 2,
+      // One unit: BEGIN, the statements and COMMIT in one flight (n + 2 only for a statement
+      // holding several statements, which needs the simple protocol).
+      batchRoundTrips: () => 1,
       namedStatements: opts.namedStatements !== false,
       maxConnections: opts.pool.max,
       withAuth: false,
     };
     this.#pool = new FreezeAwarePool(opts.pool, () => this.#connect(), opts.breaker, this.#counters);
+    this.#wire = new Wire({
+      pool: this.#pool,
+      queryTimeoutMs: opts.queryTimeoutMs,
+      cancel: opts.cancel,
+      namedStatements: opts.namedStatements !== false,
+      statementCache: opts.namedStatements === false ? 0 : opts.statementCache,
+      check: opts.guard ? (text) => this.#checkGuard(text) : undefined,
+    });
   }
 
-  #types: TypeParserSource | undefined;
-  /** When each connection was opened, until a statement's trace reports it (telemetry). */
-  readonly #connectTimes = new WeakMap<pg.Client, Interval>();
-  /** counters.staleReplaced as last reported to a trace. */
-  #staleReported = 0;
+  /** The driver, loaded once; with it, what the wire can do (units, pipelining). */
+  #load(): Promise<PgDriver> {
+    this.#loaded ??= this.#opts.driver().then(
+      (driver) => {
+        this.#driver = driver;
+        this.#wire.types = driver.types;
+        this.#wire.group = groupSupportFor(driver.Client);
+        // pg's pipeline mode: a client option it keeps as a property (older pg ignores it).
+        if (this.#opts.pipeline && this.#wire.group) {
+          const probe = new driver.Client({ pipeline: true } as pg.ClientConfig) as unknown as { pipeline?: boolean };
+          this.#pipelining = probe.pipeline === true;
+        }
+        return driver;
+      },
+      (err: unknown) => {
+        this.#loaded = undefined;
+        throw err;
+      },
+    );
+    return this.#loaded;
+  }
 
   /**
    * Opens a connection. A server that refuses it for want of a slot (53300 too many clients, as a
@@ -126,8 +188,7 @@ export class PgTransport implements Transport {
    * with jittered backoff until connectTimeoutMs is spent: nothing was sent, so trying is safe.
    */
   async #connect(): Promise<pg.Client> {
-    const driver = await this.#opts.driver();
-    this.#types ??= driver.types;
+    const driver = await this.#load();
     const password = this.#opts.password;
     const budgetMs = this.#opts.client.connectionTimeoutMillis || 5_000;
     const deadline = Date.now() + budgetMs;
@@ -138,9 +199,10 @@ export class PgTransport implements Transport {
       // The password is handed over through a function so it is not a plain field of the config.
       const client = new driver.Client({
         ...this.#opts.client,
+        ...(this.#wire.group && { pipeline: true }),
         connectionTimeoutMillis: Math.max(1, deadline - Date.now()),
         password: typeof password === 'function' ? password : () => password ?? '',
-      });
+      } as pg.ClientConfig);
       // Until the pool attaches its own, keep an early socket error from crashing the process.
       client.on('error', () => {});
       try {
@@ -178,22 +240,34 @@ export class PgTransport implements Transport {
     // An earlier attempt wrote the statement to a connection that then broke: it may have run.
     let maybeRan = false;
     try {
+      if (!this.#driver) await this.#load();
+      // A parameter pg cannot send fails here, before any connection is involved.
+      const mapped = this.#wire.mapParams(stmt);
       for (;;) {
-        const conn = await this.#acquire(stmt.signal, stmt.trace);
+        const shared = this.#pipelining && !maybeRan;
+        const conn = await this.#acquire(stmt.signal, stmt.trace, shared);
         const sent = socketUsable(conn.client);
         try {
           if (!sent) throw new Error('connection was closed while idle');
-          const result = maybeRan ? await this.#runReadOnly(conn, stmt) : await this.#run(conn, stmt);
+          if (shared) this.#wire.coalesce(conn);
+          const result = maybeRan ? (await this.#runReadOnly(conn, [mapped]))[0]! : await this.#wire.run(conn, mapped);
           this.#pool.release(conn);
           this.#emit(stmt, started, retried, result);
           return result;
         } catch (err) {
+          if (sent && !retried && !maybeRan && isStalePlan(err) && this.#wire.forgetCached(conn, stmt.text)) {
+            // The cached statement's plan no longer fits after DDL: refused before it ran.
+            this.#pool.release(conn);
+            retried = true;
+            continue;
+          }
           if (sent && !isConnectionFailure(err, conn)) {
-            // The server answered, or anypg stopped waiting (a timeout or the caller's signal, with
-            // the statement cancelled): the connection is in a known state. After a client-side
-            // error (pg refused a parameter) pg may have sent half a message: close it.
+            // The server answered, or anypg stopped waiting (a timeout or the caller's signal; the
+            // statement is left to the cancel rules): the connection is in a known state. After a
+            // client-side error (pg refused something the mapping let through) pg may have sent
+            // half a message: close it.
             const clientSide = !(isPostgresError(err) || err instanceof AnypgError);
-            this.#pool.release(conn, clientSide);
+            this.#pool.release(conn, clientSide && !shared);
             if (maybeRan) throw this.#resendFailed(mapError(err));
             if (clientSide) {
               throw new AnypgError(
@@ -223,33 +297,46 @@ export class PgTransport implements Transport {
   }
 
   /**
-   * The resend of a read whose first send may have run: inside a READ ONLY transaction, so it cannot
-   * write. A statement that completes there is a read, and its result stands even if the COMMIT of
-   * that empty transaction is lost.
+   * The resend of reads whose first send may have run: one unit inside a READ ONLY transaction, so
+   * it cannot write. A statement that completes there is a read, and its result stands.
    */
-  async #runReadOnly(conn: Conn, stmt: Statement): Promise<QueryResult> {
-    const control = (text: string): Statement => ({
-      text,
-      params: [],
-      rowMode: 'array',
-      parse: 'raw',
-      ...(stmt.signal && { signal: stmt.signal }),
-    });
-    await this.#run(conn, control('begin read only'));
-    let result: QueryResult;
+  async #runReadOnly(conn: Conn, stmts: Statement[]): Promise<QueryResult[]> {
+    const signal = stmts[0]?.signal;
+    const owner = {};
+    if (this.#wire.group && !stmts.some(needsSimpleProtocol)) {
+      try {
+        const results = await this.#wire.runUnit(
+          conn,
+          [control('begin read only'), ...stmts, control('commit')],
+          owner,
+          signal,
+        );
+        return results.slice(1, -1);
+      } catch (err) {
+        // Refused inside the transaction: end it. A timeout or a broken connection leaves the
+        // connection in that transaction: close it rather than wait.
+        const failedAt = (err as GroupFailure).partIndex;
+        if (isPostgresError(err) && failedAt !== undefined && failedAt > 0 && failedAt <= stmts.length) {
+          await this.#wire.run(conn, control('rollback'), owner).catch(() => {
+            conn.broken = true;
+          });
+        } else if (!isPostgresError(err)) conn.broken = true;
+        throw err;
+      }
+    }
+    await this.#wire.run(conn, control('begin read only', signal), owner);
+    const results: QueryResult[] = [];
     try {
-      result = await this.#run(conn, stmt);
+      for (const s of stmts) results.push(await this.#wire.run(conn, s, owner));
     } catch (err) {
-      // The server refused it: end the read-only transaction. Anything else (a timeout, a broken
-      // connection) leaves the connection in that transaction: close it rather than wait.
-      if (isPostgresError(err)) await this.#run(conn, control('rollback')).catch(() => undefined);
+      if (isPostgresError(err)) await this.#wire.run(conn, control('rollback'), owner).catch(() => undefined);
       else conn.broken = true;
       throw err;
     }
-    await this.#run(conn, control('commit')).catch(() => {
+    await this.#wire.run(conn, control('commit'), owner).catch(() => {
       conn.broken = true;
     });
-    return result;
+    return results;
   }
 
   /** The read-only resend did not complete: whether the first send took effect cannot be known. */
@@ -264,36 +351,199 @@ export class PgTransport implements Transport {
     );
   }
 
+  /**
+   * db.batch(): BEGIN, the statements and COMMIT as one unit, in one round trip. Atomic: the server
+   * skips everything after a failed statement, COMMIT included.
+   */
+  async batch(stmts: Statement[], trace?: Trace): Promise<QueryResult[]> {
+    if (stmts.length === 0) return [];
+    if (!this.#driver) await this.#load();
+    if (!this.#wire.group || stmts.some(needsSimpleProtocol)) return this.#batchInTransaction(stmts, trace);
+    const started = performance.now();
+    const signal = stmts.find((s) => s.signal)?.signal;
+    let mapped: Statement[];
+    try {
+      mapped = stmts.map((s) => this.#wire.mapParams(s));
+    } catch (err) {
+      this.#emitAll(stmts, started, false, undefined, err as AnypgError);
+      throw err;
+    }
+    let maybeRan = false;
+    let retried = false;
+    try {
+      for (;;) {
+        const conn = await this.#acquire(signal, trace, false);
+        const sent = socketUsable(conn.client);
+        try {
+          if (!sent) throw new Error('connection was closed while idle');
+          const results = maybeRan
+            ? await this.#runReadOnly(conn, mapped)
+            : (
+                await this.#wire.runUnit(conn, [control('begin'), ...mapped, control('commit')], undefined, signal)
+              ).slice(1, -1);
+          this.#pool.release(conn);
+          this.#emitAll(stmts, started, retried, results);
+          return results;
+        } catch (err) {
+          if (sent && !isConnectionFailure(err, conn)) {
+            if (maybeRan) {
+              this.#pool.release(conn);
+              throw this.#resendFailed(mapError(err));
+            }
+            await this.#endFailedUnit(conn, err, mapped.length);
+            throw err;
+          }
+          this.#pool.release(conn, true);
+          if (!retried && (!sent || mapped.every((s) => isReplaySafe(s.text)))) {
+            retried = true;
+            maybeRan = sent;
+            this.#counters.retries++;
+            trace?.retried();
+            continue;
+          }
+          throw this.#lost(err, sent || maybeRan);
+        }
+      }
+    } catch (err) {
+      const e = mapError(err);
+      this.#emitAll(stmts, started, retried, undefined, e);
+      throw e;
+    }
+  }
+
+  /**
+   * A batch unit failed with the connection still up. Refused by the server inside the transaction
+   * (a statement after BEGIN): it is aborted, roll it back. Refused at BEGIN or at COMMIT: nothing is
+   * open. Given up (a timeout, a deadline): the unit may still be running mid-transaction, so the
+   * connection is closed once it is let go (the server rolls back whatever it had not committed).
+   */
+  async #endFailedUnit(conn: Conn, err: unknown, n: number): Promise<void> {
+    if (!isPostgresError(err)) {
+      this.#pool.release(conn, true);
+      return;
+    }
+    const at = (err as unknown as GroupFailure).partIndex ?? 1;
+    if (at > 0 && at <= n) {
+      try {
+        await this.#wire.run(conn, control('rollback'));
+      } catch {
+        this.#pool.release(conn, true);
+        return;
+      }
+    }
+    this.#pool.release(conn);
+  }
+
+  /** The batch as statements in a transaction, where one unit cannot carry them. */
+  #batchInTransaction(stmts: Statement[], trace: Trace | undefined): Promise<QueryResult[]> {
+    return this.transaction(
+      async (tx) => {
+        const results: QueryResult[] = [];
+        for (const s of stmts) results.push(await tx.query(s));
+        return results;
+      },
+      undefined,
+      stmts.find((s) => s.signal)?.signal,
+      trace,
+    );
+  }
+
   async transaction<T>(
     fn: (tx: Executor) => Promise<T>,
     config?: TransactionConfig,
     signal?: AbortSignal,
     trace?: Trace,
   ): Promise<T> {
-    const conn = await this.#beginOnFreshConnection(config, signal, trace);
+    const begin = beginStatement(config);
+    if (!this.#driver) await this.#load();
+    let conn = await this.#acquire(signal, trace, false);
+    /** Whether `conn` is still held by this transaction (a replaced one is let go). */
+    let held = true;
+    const owner = {};
     const leak = this.#leakTimer();
+    let begun = false;
     let finished = false;
+    /** Why the transaction cannot go on (a statement given up, the connection lost). */
+    let broken: AnypgError | undefined;
+    /** Statements of this transaction written to the connection so far. */
+    let written = 0;
+
+    const lostInside = (err: unknown) =>
+      new ConnectionLostError(
+        'The connection broke inside a transaction. The server rolls back an unfinished transaction when its connection ends, so nothing of it was kept: it is safe to run the whole transaction again.',
+        err,
+      );
+
+    /**
+     * Runs statements of the transaction; the first ones carry BEGIN. A connection that broke under
+     * the first unit is replaced once: nothing of the transaction can have been kept (no COMMIT was
+     * sent), as long as nothing else of it had been written.
+     */
+    const send = async (stmts: Statement[]): Promise<QueryResult[]> => {
+      if (finished) {
+        throw new AnypgError(
+          'UNSUPPORTED',
+          'This transaction has already ended: a query ran after its callback returned. Await every query inside db.transaction().',
+        );
+      }
+      if (broken) throw broken;
+      const first = !begun;
+      begun = true;
+      const mapped = stmts.map((s) => this.#wire.mapParams(s));
+      for (let attempt = 0; ; attempt++) {
+        written++;
+        const usable = socketUsable(conn.client);
+        try {
+          if (!usable) throw new Error('connection was closed while idle');
+          return await this.#runInTransaction(conn, owner, mapped, first ? begin : undefined, signal, trace);
+        } catch (err) {
+          if (usable && !isConnectionFailure(err, conn)) {
+            // A stale cached plan: parsed again next time (this transaction is aborted already).
+            if (isStalePlan(err)) for (const s of stmts) this.#wire.forgetCached(conn, s.text);
+            // A statement given up (timeout, deadline) may still be running: the transaction
+            // cannot go on, it is rolled back when the callback ends.
+            if (err instanceof QueryTimeoutError || (err instanceof AnypgError && err.code === 'ABORTED')) broken = err;
+            throw err;
+          }
+          // Nothing else of the transaction was written (before or behind this unit): start over.
+          if (first && attempt === 0 && written === 1 && !finished) {
+            this.#pool.release(conn, true);
+            held = false;
+            this.#counters.retries++;
+            trace?.retried();
+            conn = await this.#acquire(signal, trace, false);
+            held = true;
+            written = 0;
+            continue;
+          }
+          broken = lostInside(err);
+          throw broken;
+        }
+      }
+    };
+
     const tx: Executor = {
       query: async (stmt) => {
-        if (finished) {
-          throw new AnypgError(
-            'UNSUPPORTED',
-            'This transaction has already ended: a query ran after its callback returned. Await every query inside db.transaction().',
-          );
-        }
         const started = performance.now();
         try {
-          const r = await this.#run(conn, stmt);
+          const [r] = await send([stmt]);
           this.#emit(stmt, started, false, r);
-          return r;
+          return r!;
         } catch (err) {
-          const mapped = isConnectionFailure(err, conn)
-            ? new ConnectionLostError(
-                'The connection broke inside a transaction. The server rolls back an unfinished transaction when its connection ends, so nothing of it was kept: it is safe to run the whole transaction again.',
-                err,
-              )
-            : mapError(err);
+          const mapped = mapError(err);
           this.#emit(stmt, started, false, undefined, mapped);
+          throw mapped;
+        }
+      },
+      batch: async (stmts) => {
+        const started = performance.now();
+        try {
+          const results = await send(stmts);
+          this.#emitAll(stmts, started, false, results);
+          return results;
+        } catch (err) {
+          const mapped = mapError(err);
+          this.#emitAll(stmts, started, false, undefined, mapped);
           throw mapped;
         }
       },
@@ -304,44 +554,77 @@ export class PgTransport implements Transport {
         result = await fn(tx);
       } catch (err) {
         finished = true;
-        await this.#rollback(conn, trace);
+        if (held) await this.#rollback(conn, begun, owner, trace);
         throw err;
       }
       finished = true;
-      await this.#commit(conn, trace);
+      if (!held) throw broken ?? lostInside(undefined);
+      if (broken) {
+        // The callback swallowed the error of a statement that cannot have been kept.
+        await this.#rollback(conn, begun, owner, trace);
+        throw broken;
+      }
+      await this.#commit(conn, begun, owner, trace);
       return result;
     } finally {
       clearTimeout(leak);
     }
   }
 
-  /** BEGIN is safe to send again: on a connection that turns out dead, retry once on a new one. */
-  async #beginOnFreshConnection(config?: TransactionConfig, signal?: AbortSignal, trace?: Trace): Promise<Conn> {
-    const begin: Statement = { text: beginStatement(config), params: [], rowMode: 'array', parse: 'raw' };
-    if (signal) begin.signal = signal;
-    for (let attempt = 0; ; attempt++) {
-      const conn = await this.#acquire(signal, trace);
+  /**
+   * Statements of a transaction on its connection. With `begin`, they are its first: BEGIN goes in
+   * the same unit (one round trip), unless a statement needs the simple protocol.
+   */
+  async #runInTransaction(
+    conn: Conn,
+    owner: object,
+    stmts: Statement[],
+    begin: string | undefined,
+    signal: AbortSignal | undefined,
+    trace: Trace | undefined,
+  ): Promise<QueryResult[]> {
+    const withSignal = (s: Statement): Statement => (signal && !s.signal ? { ...s, signal } : s);
+    const group = this.#wire.group && !stmts.some(needsSimpleProtocol);
+    if (group && (begin || stmts.length > 1)) {
+      const unit = begin ? [control(begin), ...stmts] : stmts;
+      const sig = stmts.find((s) => s.signal)?.signal ?? signal;
+      if (!begin || !trace) {
+        const results = await this.#wire.runUnit(conn, unit.map(withSignal), owner, sig);
+        return begin ? results.slice(1) : results;
+      }
+      // BEGIN travels in the unit: the trace gets it as the statement anypg sent by itself.
+      const start = performance.now();
       try {
-        if (!socketUsable(conn.client)) throw new Error('connection was closed while idle');
-        await this.#runInternal(conn, begin, trace);
-        return conn;
+        const results = await this.#wire.runUnit(conn, unit.map(withSignal), owner, sig);
+        trace.internal(begin, start, performance.now());
+        return results.slice(1);
       } catch (err) {
-        if (socketUsable(conn.client) && !isConnectionFailure(err, conn)) {
-          this.#pool.release(conn);
-          throw mapError(err);
-        }
-        this.#pool.release(conn, true);
-        if (attempt > 0) throw this.#lost(err, false);
-        this.#counters.retries++;
-        trace?.retried();
+        trace.internal(begin, start, performance.now(), (err as GroupFailure).partIndex === 0 ? err : undefined);
+        throw err;
       }
     }
+    if (begin) await this.#runInternal(conn, withSignal(control(begin)), owner, trace);
+    const results: QueryResult[] = [];
+    for (const s of stmts) results.push(await this.#wire.run(conn, withSignal(s), owner));
+    return results;
   }
 
-  async #commit(conn: Conn, trace: Trace | undefined): Promise<void> {
-    try {
-      await this.#runInternal(conn, { text: 'commit', params: [], rowMode: 'array', parse: 'raw' }, trace);
+  async #commit(conn: Conn, begun: boolean, owner: object | undefined, trace: Trace | undefined): Promise<void> {
+    if (!begun) {
+      // Nothing was sent: nothing to commit.
       this.#pool.release(conn);
+      return;
+    }
+    if (!socketUsable(conn.client)) {
+      // The COMMIT never left: the server rolled the transaction back when the connection ended.
+      this.#pool.release(conn, true);
+      throw new ConnectionLostError(
+        'The connection broke before COMMIT could be sent: the server rolled the transaction back, nothing of it was kept. It is safe to run the whole transaction again.',
+      );
+    }
+    let result: QueryResult;
+    try {
+      result = await this.#runInternal(conn, control('commit'), owner, trace);
     } catch (err) {
       if (!isConnectionFailure(err, conn)) {
         // The server refused the COMMIT (serialization failure, deferred constraint): it rolled back.
@@ -355,18 +638,81 @@ export class PgTransport implements Transport {
         err,
       );
     }
+    this.#pool.release(conn);
+    if (result.command === 'ROLLBACK') {
+      // COMMIT of a transaction that had failed: PostgreSQL answers ROLLBACK, not an error.
+      throw new DatabaseError(
+        'The transaction was rolled back, not committed: a statement in it had failed (its error was caught inside the transaction callback). Nothing of it was kept.',
+        { sqlstate: '25P02' },
+      );
+    }
   }
 
-  async #rollback(conn: Conn, trace: Trace | undefined): Promise<void> {
+  async #rollback(conn: Conn, begun: boolean, owner: object | undefined, trace: Trace | undefined): Promise<void> {
+    if (!begun) {
+      this.#pool.release(conn);
+      return;
+    }
     if (!socketUsable(conn.client)) {
       this.#pool.release(conn, true);
       return;
     }
     try {
-      await this.#runInternal(conn, { text: 'rollback', params: [], rowMode: 'array', parse: 'raw' }, trace);
+      await this.#runInternal(conn, control('rollback'), owner, trace);
       this.#pool.release(conn);
     } catch {
       this.#pool.release(conn, true);
+    }
+  }
+
+  /**
+   * pool.acquire (or acquireShared for a pipelined statement); with telemetry, also what the
+   * statement's trace shows (the wait, a new or replaced connection).
+   */
+  #acquire(signal: AbortSignal | undefined, trace: Trace | undefined, shared: boolean): Promise<Conn> {
+    if (!trace) return shared ? this.#pool.acquireShared(signal) : this.#pool.acquire(signal);
+    return this.#acquireTraced(signal, trace, shared);
+  }
+
+  async #acquireTraced(signal: AbortSignal | undefined, trace: Trace, shared: boolean): Promise<Conn> {
+    const start = performance.now();
+    const before = this.#pool.stats();
+    // A pipelined statement that joins a busy connection does not queue for it.
+    const joins = shared && before.idle === 0 && this.#pool.hasJoinable();
+    const conn = await trace.quiet(() => (shared ? this.#pool.acquireShared(signal) : this.#pool.acquire(signal)));
+    // Opened for this call (not earlier, by an untraced one).
+    let connect = this.#connectTimes.get(conn.client);
+    if (connect) this.#connectTimes.delete(conn.client);
+    if (connect && connect.start < start) connect = undefined;
+    // Connections found dead since the last report, at checkout or while idle (an 'end' from the
+    // server read just before this call, after a thaw): this caller is the one that had to replace
+    // them. Exact with one caller at a time (Lambda), approximate with several.
+    const staleReplaced = this.#counters.staleReplaced - this.#staleReported;
+    this.#staleReported = this.#counters.staleReplaced;
+    trace.acquired(start, performance.now(), {
+      staleReplaced,
+      connect,
+      queued: !joins && before.idle === 0 && before.total >= this.#opts.pool.max,
+    });
+    return conn;
+  }
+
+  /** A statement anypg sends by itself (BEGIN, COMMIT, ROLLBACK), reported to the trace. */
+  async #runInternal(
+    conn: Conn,
+    stmt: Statement,
+    owner: object | undefined,
+    trace: Trace | undefined,
+  ): Promise<QueryResult> {
+    if (!trace) return this.#wire.run(conn, stmt, owner);
+    const start = performance.now();
+    try {
+      const r = await this.#wire.run(conn, { ...stmt, trace }, owner);
+      trace.internal(stmt.text, start, performance.now());
+      return r;
+    } catch (err) {
+      trace.internal(stmt.text, start, performance.now(), err);
+      throw err;
     }
   }
 
@@ -399,147 +745,6 @@ export class PgTransport implements Transport {
     );
   }
 
-  /** pool.acquire; with telemetry, also what the statement's trace shows (the wait, a new or replaced connection). */
-  #acquire(signal: AbortSignal | undefined, trace: Trace | undefined): Promise<Conn> {
-    if (!trace) return this.#pool.acquire(signal);
-    return this.#acquireTraced(signal, trace);
-  }
-
-  async #acquireTraced(signal: AbortSignal | undefined, trace: Trace): Promise<Conn> {
-    const start = performance.now();
-    const before = this.#pool.stats();
-    const conn = await trace.quiet(() => this.#pool.acquire(signal));
-    // Opened for this call (not earlier, by an untraced one).
-    let connect = this.#connectTimes.get(conn.client);
-    if (connect) this.#connectTimes.delete(conn.client);
-    if (connect && connect.start < start) connect = undefined;
-    // Connections found dead since the last report, at checkout or while idle (an 'end' from the
-    // server read just before this call, after a thaw): this caller is the one that had to replace
-    // them. Exact with one caller at a time (Lambda), approximate with several.
-    const staleReplaced = this.#counters.staleReplaced - this.#staleReported;
-    this.#staleReported = this.#counters.staleReplaced;
-    trace.acquired(start, performance.now(), {
-      staleReplaced,
-      connect,
-      queued: before.idle === 0 && before.total >= this.#opts.pool.max,
-    });
-    return conn;
-  }
-
-  /** A statement anypg sends by itself (BEGIN, COMMIT, ROLLBACK), reported to the trace. */
-  async #runInternal(conn: Conn, stmt: Statement, trace: Trace | undefined): Promise<QueryResult> {
-    if (!trace) return this.#run(conn, stmt);
-    const start = performance.now();
-    try {
-      const r = await this.#run(conn, { ...stmt, trace });
-      trace.internal(stmt.text, start, performance.now());
-      return r;
-    } catch (err) {
-      trace.internal(stmt.text, start, performance.now(), err);
-      throw err;
-    }
-  }
-
-  /** One statement on one connection, bounded by the query timeout and the caller's signal. */
-  #run(conn: Conn, stmt: Statement): Promise<QueryResult> {
-    const config: pg.QueryConfig & { rowMode?: 'array' } = {
-      text: stmt.text,
-      values: stmt.params as unknown[],
-    };
-    if (stmt.name && this.#opts.namedStatements !== false) config.name = stmt.name;
-    if (this.#opts.guard) this.#checkGuard(stmt.text);
-    if (stmt.rowMode === 'array') config.rowMode = 'array';
-    if (stmt.parse === 'builder') (config as { types?: unknown }).types = parsersFor(this.#types!, 'builder');
-    const signal = stmt.signal;
-    if (signal?.aborted) return Promise.reject(abortedError(signal));
-    const trace = stmt.trace;
-    const sent = trace
-      ? trace.quiet(() => uninstrumentedQuery(conn.client).call(conn.client, config) as unknown)
-      : conn.client.query(config);
-    const shaped = (sent as unknown as Promise<pg.QueryResult>).then(shape);
-    const limit = this.#opts.queryTimeoutMs;
-    if (!limit && !signal) return shaped;
-    return new Promise<QueryResult>((resolve, reject) => {
-      let settled = false;
-      // Past the deadline: answer, and cancel the statement on the server in the background.
-      const stop = (err: AnypgError, waitForHandoff: boolean) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const cancelled = this.#cancel(conn);
-        // The connection returns to the pool once the cancelled statement has ended, or is closed
-        // if the server does not end it within the grace period. Nobody waits for that.
-        let graceOver!: () => void;
-        const grace = setTimeout(() => {
-          conn.broken = true;
-          graceOver();
-        }, CANCEL_GRACE_MS);
-        grace.unref?.();
-        const ended = () => clearTimeout(grace);
-        conn.settling = Promise.race([shaped.then(ended, ended), new Promise<void>((r) => (graceOver = r))]);
-        if (!waitForHandoff) {
-          finish(() => reject(err));
-          return;
-        }
-        // The caller's deadline (a Lambda's remaining time, say): answer once the CancelRequest is
-        // handed to the server, so a container frozen right after the answer still sends it, but
-        // never more than CANCEL_HANDOFF_MS later (a blackholed server takes the connect timeout).
-        const bound = setTimeout(() => finish(() => reject(err)), CANCEL_HANDOFF_MS);
-        void cancelled.finally(() => {
-          clearTimeout(bound);
-          finish(() => reject(err));
-        });
-      };
-      const finish = (f: () => void) => {
-        if (settled) return;
-        settled = true;
-        f();
-      };
-      const onAbort = () => stop(abortedError(signal!), true);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = limit
-        ? setTimeout(
-            () =>
-              stop(
-                new QueryTimeoutError(
-                  `The statement did not finish within queryTimeoutMs (${limit} ms): anypg stopped waiting and asked the server to cancel it. Whether a write took effect is unknown.`,
-                ),
-                false,
-              ),
-            limit,
-          )
-        : undefined;
-      shaped.then(
-        (r) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          finish(() => resolve(r));
-        },
-        (e) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          // Cancelled because the caller's deadline passed: say that, not "statement timeout".
-          finish(() => reject(signal?.aborted ? abortedError(signal) : e));
-        },
-      );
-    });
-  }
-
-  async #cancel(conn: Conn): Promise<void> {
-    const c = conn.client as unknown as {
-      processID: number | null;
-      secretKey: number | null;
-      host: string;
-      port: number;
-    };
-    if (!this.#opts.cancel || c.processID === null || c.secretKey === null) {
-      // No way to cancel here (an edge runtime): close the connection; the server ends the statement.
-      conn.broken = true;
-      connectionOf(conn.client)?.destroy();
-      return;
-    }
-    await this.#opts.cancel(c.host, c.port, c.processID, c.secretKey);
-  }
-
   readonly #warned = new Set<string>();
 
   #checkGuard(text: string): void {
@@ -553,37 +758,22 @@ export class PgTransport implements Transport {
   #emit(stmt: Statement, started: number, retried: boolean, result?: QueryResult, error?: AnypgError): void {
     this.#opts.events.statement(this.#opts.backendName ?? 'pg', stmt, started, retried, result, error);
   }
+
+  #emitAll(stmts: Statement[], started: number, retried: boolean, results?: QueryResult[], error?: AnypgError): void {
+    stmts.forEach((s, i) => {
+      this.#emit(s, started, retried, results?.[i], error);
+    });
+  }
 }
 
-/**
- * Client#query without instrumentation-pg's wrapper, when anypg's own telemetry is on: anypg
- * records the span and db.client.operation.duration itself, and the wrapper would record a second
- * duration (its metric ignores the suppressed context) and, with enhancedDatabaseReporting, the
- * parameter values. OpenTelemetry's instrumentations wrap with shimmer, which keeps the original
- * function as `__original`.
- */
-function uninstrumentedQuery(client: pg.Client): (config: pg.QueryConfig) => unknown {
-  const query = client.query as unknown as ((config: pg.QueryConfig) => unknown) & {
-    __wrapped?: boolean;
-    __original?: unknown;
-  };
-  return query.__wrapped === true && typeof query.__original === 'function'
-    ? (query.__original as (config: pg.QueryConfig) => unknown)
-    : query;
+/** SQLSTATE 0A000 "cached plan must not change result type": a prepared statement outlived a DDL change. */
+function isStalePlan(err: unknown): boolean {
+  return isPostgresError(err) && err.code === '0A000' && /cached plan/i.test(err.message);
 }
 
-/**
- * Several statements in one text without parameters (the simple protocol) give one result each:
- * anypg returns the last, as psql shows it. (Neon and the Data API refuse such texts.)
- */
-function shape(result: pg.QueryResult | pg.QueryResult[]): QueryResult {
-  const r = Array.isArray(result) ? result[result.length - 1]! : result;
-  return {
-    command: r.command,
-    rowCount: r.rowCount,
-    fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
-    rows: r.rows,
-  };
+/** A text without parameters that may hold several statements runs only through the simple protocol. */
+function needsSimpleProtocol(stmt: Statement): boolean {
+  return stmt.params.length === 0 && holdsSeveralStatements(stmt.text);
 }
 
 /** The least time left in connectTimeoutMs worth another connect attempt (a login takes a few ms). */

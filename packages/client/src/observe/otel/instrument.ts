@@ -333,7 +333,11 @@ export function instrument(
         const result = await inner.transaction(
           (tx) =>
             api.context.with(op.context, () =>
-              fn({ query: (stmt) => statement(stmt, op.context, (s) => tx.query(s)) }),
+              fn({
+                query: (stmt) => statement(stmt, op.context, (s) => tx.query(s)),
+                // A batch inside the transaction stays one round trip; it is reported on the transaction.
+                ...(tx.batch && { batch: (stmts: Statement[]) => tx.batch!(stmts.map((s) => ({ ...s, trace: op }))) }),
+              }),
             ),
           config,
           signal,

@@ -1,9 +1,13 @@
-// One anypg client per request, on the path the request asks for.
+// The notes API's database, created once at module scope and shared by every request the isolate
+// serves: what a Workers user writes first, and what anypg makes safe.
 //
-// Workers forbid using a socket opened by one request from another, so the client is created inside
-// fetch and closed after the response (ctx.waitUntil(db.$close())). With Hyperdrive that costs one
-// connection to Hyperdrive's pool at the edge per request; with neon-http, none (each query is one
-// HTTPS request).
+// Workers forbid using a socket opened by one request from another. anypg gives each request that
+// queries a connection of its own (one connection to Hyperdrive's pool at the edge per request;
+// with neon-http none, each query is one HTTPS request) and closes it once that request stops
+// using it, inside the request's waitUntil. Nothing reads the Hyperdrive binding before the first
+// query: its properties cannot be read at global scope.
+
+import { env as moduleEnv } from 'cloudflare:workers';
 import { type AnypgDatabase, createDb, type NeonOptions } from 'anypg';
 import pg from 'pg';
 import { schema } from './schema.js';
@@ -28,15 +32,36 @@ export type NotesDb = AnypgDatabase<typeof schema>;
 
 export const APPLICATION_NAME = 'anypg-worker-demo';
 
-export function openDb(env: Env, backend: DemoBackend | undefined): NotesDb {
+const env = moduleEnv as unknown as Env;
+
+/** The path anypg picks from env: the Hyperdrive binding when there is one, else neon-http. */
+export const db: NotesDb = openDb(env, undefined);
+
+const byPath = new Map<DemoBackend, NotesDb>();
+
+/**
+ * The db of the path a request (`?backend=`) or the BACKEND var asks for: made by the first request
+ * that asks (a path that is not configured fails that request, not the Worker's start), then kept
+ * at module scope like `db`.
+ */
+export function dbFor(backend: DemoBackend | undefined): NotesDb {
+  if (!backend) return db;
+  let chosen = byPath.get(backend);
+  if (!chosen) {
+    chosen = openDb(env, backend);
+    byPath.set(backend, chosen);
+  }
+  return chosen;
+}
+
+function openDb(env: Env, backend: DemoBackend | undefined): NotesDb {
   return createDb({
     env,
     pg,
     schema,
     // undefined lets anypg choose: the Hyperdrive binding when there is one, else neon-http.
     backend,
-    // Named, not left to anypg's "first binding in env": explicit is clearer, and anypg (at this
-    // version) finds no binding for an explicit backend: 'hyperdrive' unless it is named.
+    // Named, not left to anypg's "first binding in env": explicit is clearer.
     ...(env.HYPERDRIVE ? { hyperdrive: { binding: 'HYPERDRIVE' } } : {}),
     applicationName: APPLICATION_NAME,
     // None in the deployed worker; the local traced entry (src/traced.ts) sets one.

@@ -12,7 +12,7 @@ import type { BackendName } from '../transport/info.js';
 export const BACKENDS: readonly BackendName[] = ['pg', 'pg-pooler', 'neon-http', 'neon-ws', 'hyperdrive', 'data-api'];
 
 /** Runtimes that can open raw TCP connections from a long-lived scope. */
-const TCP_RUNTIMES: ReadonlySet<RuntimeName> = new Set(['node', 'aws-lambda', 'bun', 'deno']);
+const TCP_RUNTIMES: ReadonlySet<RuntimeName> = new Set(['node', 'aws-lambda', 'vercel', 'bun', 'deno']);
 
 /** Which runtimes each backend can run on. */
 const RUNS_ON: Record<BackendName, (r: RuntimeName) => boolean> = {

@@ -168,7 +168,13 @@ describe.each(['hyperdrive', 'neon-http'] as Backend[])('%s: a module-scope db i
       console.log(`${backend}: sequential phase took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
       const stats = (await call(backend, 'moduleStats', { backend })).body;
-      expect(stats.retries - statsBefore.retries).toBe(0);
+      // Hyperdrive: a retry would mean a connection found dead (another request's, say). neon-http
+      // retries a read whose HTTP request to the endpoint failed, which says nothing of scope.
+      if (backend === 'hyperdrive') expect(stats.retries - statsBefore.retries).toBe(0);
+      else
+        console.log(
+          `${backend}: module-scope reads sent again after a failed HTTP request: ${stats.retries - statsBefore.retries}`,
+        );
       expect(stats.acquireTimeouts - statsBefore.acquireTimeouts).toBe(0);
       if (backend === 'hyperdrive') {
         // One connection per request, as the per-request baseline (which the answers say opened one each).
@@ -205,7 +211,13 @@ describe.each(['hyperdrive', 'neon-http'] as Backend[])('%s: a module-scope db i
       console.log(`${backend}: module-scope sessions still open right after a burst: ${peak}`);
 
       const stats = (await call(backend, 'moduleStats', { backend })).body;
-      expect(stats.retries - statsBefore.retries).toBe(0);
+      // Hyperdrive: a retry would mean a connection found dead (another request's, say). neon-http
+      // retries a read whose HTTP request to the endpoint failed, which says nothing of scope.
+      if (backend === 'hyperdrive') expect(stats.retries - statsBefore.retries).toBe(0);
+      else
+        console.log(
+          `${backend}: module-scope reads sent again after a failed HTTP request: ${stats.retries - statsBefore.retries}`,
+        );
       expect(stats.acquireTimeouts - statsBefore.acquireTimeouts).toBe(0);
       if (backend === 'hyperdrive') expect(stats.opened - statsBefore.opened).toBe(CONCURRENT * ROUNDS);
       expect((await sessionCounts()).abandoned - before.abandoned).toBe(0);

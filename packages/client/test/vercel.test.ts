@@ -3,6 +3,8 @@
 // runtime, so its one contract anypg uses is stood in for: the request context it publishes at
 // globalThis[Symbol.for('@vercel/request-context')] (what @vercel/functions' waitUntil reads),
 // whose waitUntil here records the promises it is given.
+
+import { until } from '@anypg/testkit';
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDb } from '../src/node.js';
@@ -68,12 +70,7 @@ describe('Vercel Functions', () => {
       await waited[0];
       // Settled once the idle timer had closed it: nothing of this client is open any more.
       expect(db.$stats()).toMatchObject({ total: 0, idle: 0 });
-      let open = await backendsNamed(app);
-      for (let i = 0; i < 100 && open.length > 0; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        open = await backendsNamed(app);
-      }
-      expect(open).toEqual([]);
+      await until('the session closed on the server', async () => (await backendsNamed(app)).length === 0);
     } finally {
       await db.$close();
     }

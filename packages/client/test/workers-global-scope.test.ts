@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { budget, until } from '@anypg/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendsNamed, databaseUrl } from './support/db.js';
 
@@ -78,7 +79,7 @@ async function devFailure(file: string): Promise<string> {
     const { stdout, stderr } = await run(join(pkgDir, 'node_modules/.bin/wrangler'), args, {
       cwd: dir,
       env,
-      timeout: 150_000,
+      timeout: budget(150_000),
     });
     return `exited 0: ${stdout}${stderr}`;
   } catch (err) {
@@ -88,37 +89,44 @@ async function devFailure(file: string): Promise<string> {
 }
 
 describe('a db created at global scope, under wrangler dev', () => {
-  it('starts, answers every request on a connection of its own, and closes each one', async () => {
-    const app = `anypg_global_${Math.random().toString(36).slice(2, 8)}`;
-    const url = await serve('module-db.js', app);
-    const pids = new Set<number>();
-    for (let i = 0; i < 20; i++) {
-      const res = await fetch(url);
-      const body = (await res.json()) as { pid: number; backend: string; opened: number };
-      expect(res.status, JSON.stringify(body)).toBe(200);
-      expect(body.backend).toBe('hyperdrive');
-      expect(body.opened).toBe(i + 1); // one connection per request
-      pids.add(body.pid);
-    }
-    expect(pids.size).toBe(20);
-    // Nobody closes the db: anypg closes each request's connection after it, in its waitUntil.
-    let open = await backendsNamed(app);
-    for (let i = 0; i < 200 && open.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      open = await backendsNamed(app);
-    }
-    expect(open).toEqual([]);
-  }, 180_000);
+  it(
+    'starts, answers every request on a connection of its own, and closes each one',
+    async () => {
+      const app = `anypg_global_${Math.random().toString(36).slice(2, 8)}`;
+      const url = await serve('module-db.js', app);
+      const pids = new Set<number>();
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(url);
+        const body = (await res.json()) as { pid: number; backend: string; opened: number };
+        expect(res.status, JSON.stringify(body)).toBe(200);
+        expect(body.backend).toBe('hyperdrive');
+        expect(body.opened).toBe(i + 1); // one connection per request
+        pids.add(body.pid);
+      }
+      expect(pids.size).toBe(20);
+      // Nobody closes the db: anypg closes each request's connection after it, in its waitUntil.
+      await until('no session of the app open', async () => (await backendsNamed(app)).length === 0);
+    },
+    budget(180_000),
+  );
 
-  it('a query at global scope stops the start with a ConfigurationError that says where to run it', async () => {
-    const out = await devFailure('top-level-query.js');
-    expect(out).toMatch(/^exited 1:/);
-    expect(out).toMatch(/ConfigurationError: A query ran at the Worker's global scope.*inside fetch\(\)/);
-  }, 180_000);
+  it(
+    'a query at global scope stops the start with a ConfigurationError that says where to run it',
+    async () => {
+      const out = await devFailure('top-level-query.js');
+      expect(out).toMatch(/^exited 1:/);
+      expect(out).toMatch(/ConfigurationError: A query ran at the Worker's global scope.*inside fetch\(\)/);
+    },
+    budget(180_000),
+  );
 
-  it("the control: reading the binding's properties at global scope is what workerd refuses", async () => {
-    const out = await devFailure('binding-at-global-scope.js');
-    expect(out).toMatch(/^exited 1:/);
-    expect(out).toMatch(/Disallowed operation called within global scope/);
-  }, 180_000);
+  it(
+    "the control: reading the binding's properties at global scope is what workerd refuses",
+    async () => {
+      const out = await devFailure('binding-at-global-scope.js');
+      expect(out).toMatch(/^exited 1:/);
+      expect(out).toMatch(/Disallowed operation called within global scope/);
+    },
+    budget(180_000),
+  );
 });

@@ -7,6 +7,9 @@
 //                                                  `wrangler dev` runs), many requests
 //   test/workers/global/top-level-query.js         a query at global scope: a ConfigurationError
 //   test/workers/global/binding-at-global-scope.js the control: what workerd refuses there
+//   test/workers/global/load.js                    1000 sequential and 100 concurrent requests on a
+//                                                  global-scope db, Hyperdrive and neon-http, each
+//                                                  with a statement, a transaction and a batch
 //
 // The two that must not start run through the `wrangler dev` command, which prints workerd's
 // startup error and exits 1 (wrangler's dev server API reports a failed start only as an unhandled
@@ -17,9 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { startNeonEndpoint } from '@anypg/local';
 import { budget, until } from '@anypg/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backendsNamed, databaseUrl } from './support/db.js';
+import { admin, backendsNamed, databaseUrl } from './support/db.js';
 
 const run = promisify(execFile);
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
@@ -34,7 +38,7 @@ afterAll(async () => {
 });
 
 /** Serves a Worker of test/workers/global/ with wrangler's dev server. */
-async function serve(file: string, app: string): Promise<string> {
+async function serve(file: string, app: string, vars: Record<string, unknown> = {}): Promise<string> {
   process.env.WRANGLER_SEND_METRICS ??= 'false';
   process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
   const { unstable_startWorker } = await import('wrangler');
@@ -46,6 +50,11 @@ async function serve(file: string, app: string): Promise<string> {
     bindings: {
       HYPERDRIVE: { type: 'hyperdrive', id: HYPERDRIVE_ID, localConnectionString: databaseUrl() },
       APP: { type: 'plain_text', value: app },
+      ...Object.fromEntries(
+        Object.entries(vars).map(([k, v]) =>
+          typeof v === 'string' ? [k, { type: 'plain_text', value: v }] : [k, { type: 'json', value: v }],
+        ),
+      ),
     },
     dev: { server: { hostname: '127.0.0.1', port: 0 }, inspector: false, watch: false, logLevel: 'none' },
   });
@@ -128,5 +137,51 @@ describe('a db created at global scope, under wrangler dev', () => {
       expect(out).toMatch(/Disallowed operation called within global scope/);
     },
     budget(180_000),
+  );
+});
+
+describe('the load, on a global-scope db under wrangler dev', () => {
+  const SEQUENTIAL = 1000;
+  const CONCURRENT = 100;
+  const table = `ws_load_${Math.random().toString(36).slice(2, 8)}`;
+  const app = `anypg_wsload_${Math.random().toString(36).slice(2, 8)}`;
+  let url: string;
+
+  it.each(['hyperdrive', 'neon-http'])(
+    `%s: ${SEQUENTIAL} sequential and ${CONCURRENT} concurrent requests, each with a statement, a transaction and a batch`,
+    async (backend) => {
+      if (!url) {
+        const neon = await startNeonEndpoint({ upstream: databaseUrl(), limits: { idleTimeoutMs: 500 } });
+        cleanups.push(() => neon.close());
+        await admin((c) => c.query(`create table ${table} (id serial primary key, name text not null)`));
+        cleanups.push(() => admin((c) => c.query(`drop table if exists ${table}`)));
+        url = (
+          await serve('load.js', app, { TABLE: table, NEON_URL: databaseUrl(), NEON_CONFIG: { ...neon.neonConfig } })
+        ).replace(/\/$/, '');
+      }
+      const moduleApp = `${app}_module_${backend.replace('-', '_')}`;
+      type Answer = { status: number; ok: boolean; sessions?: string[]; error?: string };
+      let n = 0;
+      const one = async (): Promise<Answer> => {
+        const res = await fetch(`${url}/${backend}/module`, { method: 'POST', body: JSON.stringify({ n: n++ }) });
+        const body = (await res.json()) as { ok: boolean; sessions?: string[]; error?: string };
+        return { status: res.status, ...body };
+      };
+      const answers: Answer[] = [];
+      for (let i = 0; i < SEQUENTIAL; i++) answers.push(await one());
+      answers.push(...(await Promise.all(Array.from({ length: CONCURRENT }, one))));
+
+      expect(answers.filter((a) => a.status !== 200 || !a.ok).slice(0, 3)).toEqual([]);
+      // Hyperdrive: each request on one session of its own; neon-http: each transaction on its own.
+      const own = (a: Answer) => (backend === 'hyperdrive' ? a.sessions! : a.sessions!.slice(1));
+      if (backend === 'hyperdrive') expect(answers.filter((a) => new Set(a.sessions).size !== 1)).toEqual([]);
+      const sessions = answers.flatMap((a) => [...new Set(own(a))]);
+      expect(new Set(sessions).size).toBe(sessions.length); // no session served two requests
+      // Nobody closes the module-scope db: every connection closes after its request anyway.
+      await until('no session of the module-scope db open', async () => (await backendsNamed(moduleApp)).length === 0, {
+        timeoutMs: 30_000,
+      });
+    },
+    budget(600_000),
   );
 });

@@ -232,6 +232,20 @@ const ops: Record<string, Op> = {
   },
 
   /**
+   * A statement, a wait of `waitMs` on a timer (other I/O, as a request that calls an API between
+   * two queries), a statement, then two statements at once: the sessions each ran on.
+   */
+  async pause(db, _s, body) {
+    const session = async () =>
+      ((await db.execute(sql`select ${SESSION} as session`)).rows[0] as { session: string }).session;
+    const first = await session();
+    await new Promise((resolve) => setTimeout(resolve, Number(body.waitMs)));
+    const second = await session();
+    const both = await Promise.all([session(), session()]);
+    return { sessions: [first, second, ...both] };
+  },
+
+  /**
    * One request of the isolation runs: an echo, and every tenth request a transaction or a batch
    * (`every: 1` makes every request do both). `sessions` names the server sessions the request's
    * statements ran on (pid and start time), so a test can see that no session served two requests.

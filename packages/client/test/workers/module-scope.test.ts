@@ -9,8 +9,8 @@
 // as the baseline; no retry; every connection closed, with a Terminate (no session abandoned), once
 // its request is done. Latency is printed (p50, p99, max, and how many requests exceed the
 // baseline's p99 x 2); of the sequential run, interleaved request by request, the module-scope
-// requests above that bound may not outnumber the baseline's beyond chance. The concurrent rounds
-// are not compared: a burst's requests share one moment of a shared, busy machine.
+// requests above that bound may not outnumber the baseline's beyond chance. The concurrent bursts
+// (one kind each) are printed, not compared: each has its own moment of a shared, busy machine.
 // bench/workers-module-scope.mjs measures the same under `wrangler dev` and prints the figures.
 //
 // The controls show what the checks catch: a pg Pool kept at module scope (what users write first)
@@ -23,7 +23,7 @@ import { admin, type Backend, backendsNamed, call, sessionCounts, settledBackend
 
 const SEQUENTIAL = 1000;
 const CONCURRENT = 100;
-/** Rounds of CONCURRENT requests per kind of db, alternating which kind goes first. */
+/** Bursts of CONCURRENT requests per kind of db, alternating which kind goes first. */
 const ROUNDS = 3;
 /**
  * A load test's budget. About 2 minutes each on a quiet 2-core machine; a neon-http request (its
@@ -145,6 +145,34 @@ describe.each(['hyperdrive', 'neon-http'] as Backend[])('%s: a module-scope db i
     expect((await sessionCounts()).abandoned - before.abandoned).toBe(0);
   });
 
+  if (backend === 'hyperdrive') {
+    it("keeps a request's connection across its statements, and replaces it after a longer wait on other I/O", async () => {
+      const before = await sessionCounts();
+      // A timer of 0 ms fires before the 10 ms idle timer: the same connection throughout.
+      const quick = await call<{ sessions: string[] }>(backend, 'pause', {
+        t,
+        app: moduleApp,
+        scope: 'module',
+        waitMs: 0,
+      });
+      expect(quick.status, JSON.stringify(quick.body)).toBe(200);
+      expect(new Set(quick.body.sessions).size).toBe(1);
+      // 100 ms on other I/O: the first connection was closed meanwhile, the rest share a new one.
+      const slow = await call<{ sessions: string[] }>(backend, 'pause', {
+        t,
+        app: moduleApp,
+        scope: 'module',
+        waitMs: 100,
+      });
+      expect(slow.status, JSON.stringify(slow.body)).toBe(200);
+      const [first, ...rest] = slow.body.sessions;
+      expect(new Set(rest).size).toBe(1);
+      expect(rest[0]).not.toBe(first);
+      expect(await settledBackends(moduleApp)).toBe(0);
+      expect((await sessionCounts()).abandoned - before.abandoned).toBe(0);
+    });
+  }
+
   it(
     `${SEQUENTIAL} sequential requests, each with a statement, a transaction and a batch`,
     async () => {
@@ -190,7 +218,7 @@ describe.each(['hyperdrive', 'neon-http'] as Backend[])('%s: a module-scope db i
   );
 
   it(
-    `${CONCURRENT} concurrent requests, ${ROUNDS} rounds per kind of db`,
+    `${CONCURRENT} concurrent requests, ${ROUNDS} bursts per kind of db`,
     async () => {
       const rejections = await rejectionCount();
       const before = await sessionCounts();
@@ -198,16 +226,21 @@ describe.each(['hyperdrive', 'neon-http'] as Backend[])('%s: a module-scope db i
       const samples: Sample[] = [];
       let peak = 0;
       for (let round = 0; round < 2 * ROUNDS; round++) {
+        // One kind per burst, alternating which goes first in each pair of bursts. (A burst of both
+        // kinds at once, 200 requests, is the bench's: here, on neon-http, it outgrows the local
+        // Neon endpoint, whose upstream pool of 10 per role makes the 200 queue past its 15 s
+        // acquire limit when the two cores are busy.)
         const scope: Scope = (round + Math.floor(round / 2)) % 2 ? 'module' : 'request';
         const burst = await Promise.all(Array.from({ length: CONCURRENT }, () => one(backend, scope, appOf(scope))));
         samples.push(...burst);
         if (scope === 'module') peak = Math.max(peak, await backendsNamed(moduleApp));
-        // The next round starts on a server without this round's connections.
+        // The next burst starts on a server without this one's connections.
         expect(await settledBackends(appOf(scope))).toBe(0);
       }
       expect(wrongAnswers(backend, samples).slice(0, 3)).toEqual([]);
       expect(sharedSessions(backend, samples)).toEqual([]);
-      report(`${backend}, ${CONCURRENT} concurrent x ${ROUNDS}`, samples);
+      // Printed, not compared: each burst has its own moment of a shared, busy machine.
+      report(`${backend}, ${CONCURRENT} concurrent x ${ROUNDS} per kind`, samples);
       console.log(`${backend}: module-scope sessions still open right after a burst: ${peak}`);
 
       const stats = (await call(backend, 'moduleStats', { backend })).body;

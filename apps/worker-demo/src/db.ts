@@ -1,5 +1,5 @@
-// The notes API's database, created once at module scope and shared by every request the isolate
-// serves: what a Workers user writes first, and what anypg makes safe.
+// The notes API's databases, kept at module scope and shared by every request the isolate serves:
+// what a Workers user writes first, and what anypg makes safe.
 //
 // Workers forbid using a socket opened by one request from another. anypg gives each request that
 // queries a connection of its own (one connection to Hyperdrive's pool at the edge per request;
@@ -34,24 +34,24 @@ export const APPLICATION_NAME = 'anypg-worker-demo';
 
 const env = moduleEnv as unknown as Env;
 
-/** The path anypg picks from env: the Hyperdrive binding when there is one, else neon-http. */
-export const db: NotesDb = openDb(env, undefined);
-
-const byPath = new Map<DemoBackend, NotesDb>();
+const dbs = new Map<DemoBackend | 'detected', NotesDb>();
 
 /**
- * The db of the path a request (`?backend=`) or the BACKEND var asks for: made by the first request
- * that asks (a path that is not configured fails that request, not the Worker's start), then kept
- * at module scope like `db`.
+ * The db of a path (undefined: the one anypg picks from env, the Hyperdrive binding when there is
+ * one, else neon-http), kept at module scope for every request after the first that asked for it.
+ * Made on first use rather than at import so that an entry can set telemetry first (src/traced.ts
+ * does), and so that a path that is not configured fails the requests that ask for it rather than
+ * the Worker's start. (A db made at import, `const db = createDb({ env, pg, schema })`, works the
+ * same: packages/client tests it at a real global scope.)
  */
 export function dbFor(backend: DemoBackend | undefined): NotesDb {
-  if (!backend) return db;
-  let chosen = byPath.get(backend);
-  if (!chosen) {
-    chosen = openDb(env, backend);
-    byPath.set(backend, chosen);
+  const key = backend ?? 'detected';
+  let db = dbs.get(key);
+  if (!db) {
+    db = openDb(env, backend);
+    dbs.set(key, db);
   }
-  return chosen;
+  return db;
 }
 
 function openDb(env: Env, backend: DemoBackend | undefined): NotesDb {

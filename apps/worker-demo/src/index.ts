@@ -19,7 +19,8 @@ import { backendName, type DemoBackend } from './validation.js';
 type Route = (db: DbFor) => Promise<Response>;
 
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  // ctx is unused (nothing to close: see db.ts); kept so that wrappers (src/traced.ts) pass it on.
+  async fetch(request: Request, env: Env, _ctx?: { waitUntil(promise: Promise<unknown>): void }): Promise<Response> {
     // Cloudflare's ray id names the request in Cloudflare's own logs too; locally there is none.
     const requestId = request.headers.get('cf-ray') ?? crypto.randomUUID();
     let used: NotesDb | undefined;

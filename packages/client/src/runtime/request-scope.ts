@@ -12,6 +12,7 @@
 // never abandoned when workerd tears the request down. A request that uses the db again after a
 // longer pause simply gets a new transport.
 import { AnypgError, ConfigurationError } from '../errors.js';
+import type { Trace } from '../observe/trace.js';
 import type {
   Executor,
   PoolStats,
@@ -100,8 +101,13 @@ export class RequestScopedTransport implements Transport {
     return this.#run((t) => t.query(stmt));
   }
 
-  transaction<T>(fn: (tx: Executor) => Promise<T>, config?: TransactionConfig, signal?: AbortSignal): Promise<T> {
-    return this.#run((t) => t.transaction(fn, config, signal));
+  transaction<T>(
+    fn: (tx: Executor) => Promise<T>,
+    config?: TransactionConfig,
+    signal?: AbortSignal,
+    trace?: Trace,
+  ): Promise<T> {
+    return this.#run((t) => t.transaction(fn, config, signal, trace));
   }
 
   stats(): PoolStats {

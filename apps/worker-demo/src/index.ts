@@ -11,41 +11,31 @@
 // SQL over HTTPS). The binding wins when both are configured; `?backend=hyperdrive|neon-http` on
 // any request, or the BACKEND var, picks one explicitly. Every answer that used the database names
 // the path in an `x-anypg-backend` header; every answer carries `x-request-id`.
-import { type Env, type NotesDb, openDb } from './db.js';
+import { dbFor, type Env, type NotesDb } from './db.js';
 import { HttpError, json, toErrorResponse } from './http.js';
 import { createNoteRoute, type DbFor, deleteNoteRoute, getNote, listNotes, updateNoteRoute } from './notes.js';
 import { backendName, type DemoBackend } from './validation.js';
 
-/** The part of ExecutionContext this worker uses (keeps the code free of the workers-types globals). */
-interface Ctx {
-  waitUntil(promise: Promise<unknown>): void;
-}
-
 type Route = (db: DbFor) => Promise<Response>;
 
 export default {
-  async fetch(request: Request, env: Env, ctx: Ctx): Promise<Response> {
+  // ctx is unused (nothing to close: see db.ts); kept so that wrappers (src/traced.ts) pass it on.
+  async fetch(request: Request, env: Env, _ctx?: { waitUntil(promise: Promise<unknown>): void }): Promise<Response> {
     // Cloudflare's ray id names the request in Cloudflare's own logs too; locally there is none.
     const requestId = request.headers.get('cf-ray') ?? crypto.randomUUID();
-    let db: NotesDb | undefined;
+    let used: NotesDb | undefined;
     let response: Response;
     try {
       const url = new URL(request.url);
       const route = match(request, url);
       const backend = chooseBackend(url, env);
-      response = await route(() => {
-        // Opened on first use: a request refused by validation costs no connection.
-        db ??= openDb(env, backend);
-        return db;
-      });
+      // The db lives at module scope (db.ts); anypg gives this request its own connection at the
+      // first query and closes it once the request is done with it. Nothing to close here.
+      response = await route(() => (used = dbFor(backend)));
     } catch (err) {
       response = toErrorResponse(err, requestId);
-    } finally {
-      // After the response is sent: the request's connection is closed (Hyperdrive keeps its own
-      // pool to the database warm). $close() does not throw; the catch only keeps it that way.
-      if (db) ctx.waitUntil(db.$close().catch(() => {}));
     }
-    if (db) response.headers.set('x-anypg-backend', db.$backend.backend);
+    if (used) response.headers.set('x-anypg-backend', used.$backend.backend);
     response.headers.set('x-request-id', requestId);
     return response;
   },

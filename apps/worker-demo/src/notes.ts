@@ -26,8 +26,8 @@ function toJson(n: Note): NoteJson {
 const notFound = () => new HttpError(404, 'NOT_FOUND', 'No note with this id.');
 
 /**
- * Opens the request's database client on first use: a request that fails validation never opens
- * one (so it costs no connection).
+ * The database, asked for on first use: a request that fails validation never touches it (so it
+ * costs no connection), and the answer can name the path that was used.
  */
 export type DbFor = () => NotesDb;
 

@@ -1,7 +1,7 @@
 // Backend resolution: explicit over implicit, and impossible choices refused at createDb.
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { type ResolveInput, resolveBackend } from '../src/core/resolve.js';
+import { isHyperdriveBinding, type ResolveInput, resolveBackend } from '../src/core/resolve.js';
 import { createDb as createEdgeDb } from '../src/edge.js';
 import { ConfigurationError, createDb } from '../src/node.js';
 import { databaseUrl } from './support/db.js';
@@ -56,6 +56,30 @@ describe('resolveBackend', () => {
     const r = resolveBackend(base({ env: { ANYPG_BACKEND: 'neon-http' } }));
     expect(r).toEqual({ backend: 'neon-http', reason: 'ANYPG_BACKEND is neon-http' });
     expect(() => resolveBackend(base({ env: { ANYPG_BACKEND: 'mysql' } }))).toThrow(/ANYPG_BACKEND must be one of/);
+  });
+
+  it("tells workerd's Hyperdrive binding by its class, without reading a property (they throw at global scope)", () => {
+    // The shape of workerd's binding at global scope: a Hyperdrive instance whose getters throw.
+    // (The real one is exercised at a real global scope by test/workers-global-scope.test.ts.)
+    class Hyperdrive {
+      get [Symbol.toStringTag]() {
+        return 'Hyperdrive';
+      }
+    }
+    for (const key of ['connectionString', 'host', 'port']) {
+      Object.defineProperty(Hyperdrive.prototype, key, {
+        get() {
+          throw new Error('Disallowed operation called within global scope.');
+        },
+      });
+    }
+    expect(isHyperdriveBinding(new Hyperdrive())).toBe(true);
+    expect(
+      resolveBackend(base({ runtime: { name: 'workerd', evidence: 'ua' }, env: { DB: new Hyperdrive() } })),
+    ).toMatchObject({ backend: 'hyperdrive', binding: 'DB' });
+    // A service binding (an RPC stub) answers `in` with true for any name: not a Hyperdrive binding.
+    const stub = new Proxy({}, { has: () => true, get: (_, k) => (k === Symbol.toStringTag ? 'Fetcher' : () => {}) });
+    expect(isHyperdriveBinding(stub)).toBe(false);
   });
 
   it('finds a Hyperdrive binding in env and names it', () => {

@@ -174,7 +174,9 @@ export function resolvePoolOptions(pool: PoolOptions = {}, runtime: RuntimeName,
     // idle, and containers x connections is what exhausts max_connections.
     max: pool.max ?? (lambda ? 1 : cores * 2 + 1),
     min: pool.min ?? 0,
-    idleTimeoutMs: pool.idleTimeoutMs ?? (lambda ? 120_000 : 30_000),
+    // Vercel keeps a suspended instance's connections open unless the instance is kept alive until
+    // they close (pg/pool.ts's idle lease): Vercel's guidance is a short idle time, about 5 s.
+    idleTimeoutMs: pool.idleTimeoutMs ?? (lambda ? 120_000 : runtime === 'vercel' ? 5_000 : 30_000),
     maxLifetimeMs: pool.maxLifetimeMs ?? 30 * 60_000,
     connectTimeoutMs: pool.connectTimeoutMs ?? 5_000,
     acquireTimeoutMs: pool.acquireTimeoutMs ?? 10_000,

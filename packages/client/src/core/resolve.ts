@@ -12,7 +12,7 @@ import type { BackendName } from '../transport/info.js';
 export const BACKENDS: readonly BackendName[] = ['pg', 'pg-pooler', 'neon-http', 'neon-ws', 'hyperdrive', 'data-api'];
 
 /** Runtimes that can open raw TCP connections from a long-lived scope. */
-const TCP_RUNTIMES: ReadonlySet<RuntimeName> = new Set(['node', 'aws-lambda', 'bun', 'deno']);
+const TCP_RUNTIMES: ReadonlySet<RuntimeName> = new Set(['node', 'aws-lambda', 'vercel', 'bun', 'deno']);
 
 /** Which runtimes each backend can run on. */
 const RUNS_ON: Record<BackendName, (r: RuntimeName) => boolean> = {
@@ -53,14 +53,16 @@ export interface ResolveInput {
   hyperdriveBinding: string | undefined;
 }
 
+/**
+ * A Hyperdrive binding, or an object shaped like one. workerd's binding is told by its class alone:
+ * its properties are getters that throw at global scope ("Disallowed operation called within global
+ * scope"), and a db may be created there (`import { env } from 'cloudflare:workers'`). Shape alone
+ * would not do: `'connectionString' in fetcher` is true for a service binding (an RPC stub).
+ */
 export function isHyperdriveBinding(v: unknown): v is HyperdriveBinding {
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as HyperdriveBinding).connectionString === 'string' &&
-    'host' in v &&
-    'port' in v
-  );
+  if (typeof v !== 'object' || v === null) return false;
+  if (Object.prototype.toString.call(v) === '[object Hyperdrive]') return true;
+  return typeof (v as HyperdriveBinding).connectionString === 'string' && 'host' in v && 'port' in v;
 }
 
 /** The first env entry that looks like a Hyperdrive binding (or the one named). */

@@ -1,17 +1,22 @@
-// The Worker the workerd tests talk to: a small app written the way the README tells users to
-// write one. Each request creates its own db (createDb({ env, pg, schema })), runs what the
-// request asks for, and closes the db with ctx.waitUntil(db.$close()) once the response is ready.
+// The Worker the workerd tests talk to: a small app written the two ways the README allows. By
+// default each request creates its own db (createDb({ env, pg, schema })), runs what the request
+// asks for, and closes the db with ctx.waitUntil(db.$close()) once the response is ready. With
+// `scope: 'module'` in the body the request uses instead one of the dbs created below at module
+// scope, from `env` of `cloudflare:workers`, shared by every request of the isolate.
 //
-//   POST /<backend>/<op>   body: { t: table prefix, app: application_name, ...arguments }
+//   POST /<backend>/<op>   body: { t: table prefix, app: application_name, scope?, ...arguments }
 //   backend: hyperdrive (the HYPERDRIVE binding) | neon-http (the local Neon endpoint over fetch)
 //
 // Answers are JSON; values that JSON cannot carry (Date, bigint, bytes) are tagged so the tests
 // can tell which JS type the backend produced.
+import { env as moduleEnv } from 'cloudflare:workers';
 import { eq, sql } from 'drizzle-orm';
 import pg from 'pg';
+import { surfaceForeignWrites } from '../../src/backends/hyperdrive/foreign-socket.js';
 import { type AnypgDatabase, AnypgError, createDb, DatabaseError, type NeonOptions } from '../../src/edge.js';
 import { type ConformanceSchema, conformanceSchema } from '../conformance/schema.js';
 import { conformanceOps } from './conformance-ops.js';
+import { MODULE_APP } from './module-names.js';
 import { makeSchema, type TestSchema } from './schema.js';
 import { errorFields, tag } from './tagged.js';
 
@@ -63,6 +68,21 @@ function schemaFor(prefix: string): TestSchema {
   return s;
 }
 
+// The pattern users write first (issue 14): dbs created once, at module scope, from the module-scope
+// env. Resolution must not touch the Hyperdrive binding here (workerd forbids reading its properties
+// at global scope); every request that queries gets connections of its own.
+const globalEnv = moduleEnv as unknown as TestEnv;
+const moduleDbs: Record<Backend, AnypgDatabase<Record<string, never>>> = {
+  hyperdrive: createDb({ env: globalEnv, pg, applicationName: MODULE_APP.hyperdrive }),
+  'neon-http': createDb({ env: {}, url: neonUrl(globalEnv, MODULE_APP['neon-http']), neon: globalEnv.NEON_CONFIG }),
+};
+
+function neonUrl(env: TestEnv, app: string): string {
+  const url = new URL(env.NEON_URL);
+  url.searchParams.set('application_name', app);
+  return url.toString();
+}
+
 function open<S extends Record<string, unknown> = TestSchema>(
   backend: Backend,
   env: TestEnv,
@@ -73,13 +93,14 @@ function open<S extends Record<string, unknown> = TestSchema>(
     const hyperdrive = body.uncached ? { binding: 'HYPERDRIVE', uncachedBinding: 'HYPERDRIVE_UNCACHED' } : undefined;
     return createDb({ env, pg, schema, applicationName: body.app, hyperdrive });
   }
-  const url = new URL(env.NEON_URL);
-  url.searchParams.set('application_name', body.app);
   // No binding in this env: detection has to pick neon-http from the configured endpoint.
-  return createDb({ env: {}, url: url.toString(), neon: env.NEON_CONFIG, schema });
+  return createDb({ env: {}, url: neonUrl(env, body.app), neon: env.NEON_CONFIG, schema });
 }
 
 type Op = (db: Db, s: TestSchema, body: Body) => Promise<unknown>;
+
+/** The server session a statement runs on: its backend pid and start time (pids are reused). */
+const SESSION = sql<string>`pg_backend_pid() || '@' || (select backend_start::text from pg_stat_activity where pid = pg_backend_pid())`;
 
 const ops: Record<string, Op> = {
   async info(db) {
@@ -213,34 +234,65 @@ const ops: Record<string, Op> = {
     }
   },
 
-  /** One request of the isolation run: an echo, and every tenth request a transaction or a batch. */
+  /**
+   * A statement, a wait of `waitMs` on a timer (other I/O, as a request that calls an API between
+   * two queries), a statement, then two statements at once: the sessions each ran on.
+   */
+  async pause(db, _s, body) {
+    const session = async () =>
+      ((await db.execute(sql`select ${SESSION} as session`)).rows[0] as { session: string }).session;
+    const first = await session();
+    await new Promise((resolve) => setTimeout(resolve, Number(body.waitMs)));
+    const second = await session();
+    const both = await Promise.all([session(), session()]);
+    return { sessions: [first, second, ...both] };
+  },
+
+  /**
+   * One request of the isolation runs: an echo, and every tenth request a transaction or a batch
+   * (`every: 1` makes every request do both). `sessions` names the server sessions the request's
+   * statements ran on (pid and start time), so a test can see that no session served two requests.
+   */
   async load(db, s, body) {
     const n = Number(body.n);
-    const r = await db.execute(sql`select ${n}::int as n`);
-    const echoed = [(r.rows[0] as { n: number }).n];
-    if (n % 10 === 0) {
+    const every = Number(body.every ?? 10);
+    const sessions: string[] = [];
+    const r = await db.execute(sql`select ${n}::int as n, ${SESSION} as session`);
+    const first = r.rows[0] as { n: number; session: string };
+    const echoed = [first.n];
+    sessions.push(first.session);
+    if (n % every === 0) {
       const found = await db.transaction(async (tx) => {
         const [a] = await tx
           .insert(s.authors)
           .values({ name: `${body.app}-${n}` })
           .returning({ id: s.authors.id });
-        const [back] = await tx.select({ name: s.authors.name }).from(s.authors).where(eq(s.authors.id, a!.id));
+        const [back] = await tx
+          .select({ name: s.authors.name, session: sql<string>`${SESSION}` })
+          .from(s.authors)
+          .where(eq(s.authors.id, a!.id));
+        sessions.push(back!.session);
         return back?.name;
       });
       echoed.push(Number(found?.split('-').pop()));
-    } else if (n % 10 === 5) {
+    }
+    if (n % every === (every === 1 ? 0 : 5)) {
       const [a, b] = await db.batch([
         db.execute(sql`select ${n}::int as n`),
         db.execute(sql`select ${n + 1}::int as n`),
       ]);
       echoed.push((a.rows[0] as { n: number }).n, (b.rows[0] as { n: number }).n);
     }
-    return { n, echoed, opened: db.$stats().opened };
+    return { n, echoed, sessions, opened: db.$stats().opened };
   },
 };
 
-// The mistake the per-request rule is about: one db kept at module scope, used by every request.
-let shared: Db | undefined;
+// The control for module scope: what users write first without anypg, a pg Pool at module scope.
+// Its connection belongs to the first request that used it; the query timeout bounds the hang.
+let sharedPool: pg.Pool | undefined;
+// The second line of defence: a module-scope pg Client whose socket reports a write refused by
+// workerd (another request's socket), as anypg's hyperdrive driver does (foreign-socket.ts).
+let foreignClient: pg.Client | undefined;
 
 /** Round trips the counting proxy saw since the last read (reading resets it). */
 async function roundTrips(env: TestEnv): Promise<number> {
@@ -252,7 +304,7 @@ async function roundTrips(env: TestEnv): Promise<number> {
  * Requests that open no db, or their own. roundTrips: pg inside workerd on the counted binding,
  * one request: a batch of 5, a transaction of 3 dependent statements, 100 concurrent queries.
  */
-const plain: Record<string, (env: TestEnv, body?: Body) => Promise<unknown>> = {
+const plain: Record<string, (env: TestEnv, body: Body) => Promise<unknown>> = {
   async roundTrips(env, body) {
     const s = schemaFor(String(body!.t));
     const db = createDb({
@@ -301,21 +353,60 @@ const plain: Record<string, (env: TestEnv, body?: Body) => Promise<unknown>> = {
       await db.$close();
     }
   },
-  /** The control for isolation: a db shared by requests (what users must not do with Hyperdrive). */
-  async shared(env) {
-    shared ??= createDb({
-      env,
-      pg,
-      schema: schemaFor('unused'),
-      applicationName: 'anypg_wk_shared',
-      queryTimeoutMs: 500,
-    });
-    try {
-      const r = await shared.execute(sql`select 1 as one`);
-      return { rows: r.rows, opened: shared.$stats().opened };
-    } catch (err) {
-      return { error: describeError(err), opened: shared.$stats().opened };
+  async sharedPg(env, body) {
+    if (!sharedPool) {
+      sharedPool = new pg.Pool({
+        connectionString: env.HYPERDRIVE.connectionString,
+        ssl: false,
+        max: 1,
+        query_timeout: Number(body.timeoutMs),
+        application_name: 'anypg_wk_shared_pg',
+      });
+      sharedPool.on('error', () => {});
     }
+    const started = Date.now();
+    try {
+      const r = await sharedPool.query('select 1 as one');
+      return { rows: r.rows, ms: Date.now() - started };
+    } catch (err) {
+      return { error: String((err as Error).message), ms: Date.now() - started };
+    }
+  },
+  async foreignPg(env) {
+    const started = Date.now();
+    try {
+      if (!foreignClient) {
+        foreignClient = new pg.Client({
+          connectionString: env.HYPERDRIVE.connectionString,
+          ssl: false,
+          query_timeout: 10_000,
+          application_name: 'anypg_wk_foreign_pg',
+        });
+        surfaceForeignWrites(foreignClient);
+        foreignClient.on('error', () => {});
+        await foreignClient.connect();
+      }
+      const r = await foreignClient.query('select 1 as one');
+      return { rows: r.rows, ms: Date.now() - started };
+    } catch (err) {
+      return { error: describeError(err), ms: Date.now() - started };
+    }
+  },
+  /** A module-scope db's counters (connections opened over the isolate's life, retries). */
+  async moduleStats(_env, body) {
+    return moduleDbs[body.backend as Backend].$stats();
+  },
+  /** The control for the abandoned-session count: a pg client never closed (workerd drops its socket). */
+  async leakPg(env) {
+    const client = new pg.Client({
+      connectionString: env.HYPERDRIVE.connectionString,
+      ssl: false,
+      application_name: 'anypg_iso_leak_pg',
+    });
+    client.on('error', () => {});
+    await client.connect();
+    const r = await client.query('select 1 as one');
+    return { rows: r.rows };
   },
   async rejections() {
     return { rejections };
@@ -338,7 +429,9 @@ export default {
     const [, backend, op] = new URL(request.url).pathname.split('/');
     const bare = op && plain[op];
     if (bare)
-      return Response.json(await bare(env, request.method === 'POST' ? ((await request.json()) as Body) : undefined));
+      return Response.json(
+        await bare(env, request.method === 'POST' ? ((await request.json()) as Body) : ({} as Body)),
+      );
     if (backend !== 'hyperdrive' && backend !== 'neon-http') {
       return Response.json({ error: `no such backend: ${backend}` }, { status: 404 });
     }
@@ -347,7 +440,8 @@ export default {
     if (!run && !conf) return Response.json({ error: `no such route: ${backend}/${op}` }, { status: 404 });
     const body = (await request.json()) as Body;
     const schema = conf ? confSchemaFor(body.t) : schemaFor(body.t);
-    const db = open(backend, env, body, schema);
+    const shared = body.scope === 'module';
+    const db = shared ? (moduleDbs[backend] as unknown as Db) : open(backend, env, body, schema);
     try {
       const result = conf
         ? await conf(db as AnypgDatabase<ConformanceSchema>, schema as ConformanceSchema, body, () =>
@@ -358,8 +452,9 @@ export default {
     } catch (err) {
       return Response.json({ error: describeError(err) }, { status: 500 });
     } finally {
-      // body.leak: the control for the tests that count sessions closed without a goodbye.
-      if (!body.leak) ctx.waitUntil(db.$close());
+      // body.leak: the control for the tests that count sessions closed without a goodbye. A
+      // module-scope db is never closed: anypg closes each request's connections itself.
+      if (!body.leak && !shared) ctx.waitUntil(db.$close());
     }
   },
 };

@@ -12,6 +12,7 @@ import { resolveTls } from '../../config/tls.js';
 import type { BackendContext } from '../../core/context.js';
 import { ConfigurationError } from '../../errors.js';
 import { CircuitBreaker } from '../../resilience/breaker.js';
+import { keepInvocationAlive } from '../../runtime/vercel.js';
 import { driverLoadError } from '../optional-driver.js';
 import { POOLER_TRAITS, type PoolerKind } from '../pg-pooler/detect.js';
 import { poolerHazard } from '../pg-pooler/guard.js';
@@ -95,6 +96,8 @@ export function createPgTransport(ctx: BackendContext): PgTransport {
       maxLifetimeMs: pool.maxLifetimeMs,
       acquireTimeoutMs: pool.acquireTimeoutMs,
       target,
+      // Fluid compute suspends an instance between requests: not while it holds an idle connection.
+      ...(runtime.name === 'vercel' && { onIdle: keepInvocationAlive }),
     },
     client: {
       host: parts.host,

@@ -29,6 +29,12 @@ export interface PoolSettings {
   acquireTimeoutMs: number;
   /** For messages: where we connect, without the password. */
   target: string;
+  /**
+   * Called when a connection goes idle (and may be closed by the idle timer), with a promise that
+   * settles once it has left the idle list, reused or closed. On Vercel it is the invocation's
+   * waitUntil, so that an instance is not suspended while it still holds an idle connection.
+   */
+  onIdle?: ((left: Promise<void>) => void) | undefined;
 }
 
 export interface Counters {
@@ -61,6 +67,8 @@ export interface Conn {
   /** Closed (or closing) and no longer counted in the pool's total. */
   destroyed: boolean;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Settles the promise given to `onIdle` for this idle spell. */
+  leftIdle?: (() => void) | undefined;
   /** Callers using it: the one holding it exclusively, or every pipelined statement not yet answered. */
   holders: number;
   /** Held by one caller (a transaction, a batch): nothing else is written to it meanwhile. */
@@ -311,6 +319,7 @@ export class FreezeAwarePool {
       // Best effort only: this timer does not run while the process is frozen; checkout decides.
       conn.idleTimer = setTimeout(() => this.closeIdle(conn), this.settings.idleTimeoutMs);
       conn.idleTimer.unref?.();
+      this.settings.onIdle?.(new Promise<void>((resolve) => (conn.leftIdle = resolve)));
     }
   }
 
@@ -320,6 +329,8 @@ export class FreezeAwarePool {
       const conn = this.idle.pop()!;
       clearTimeout(conn.idleTimer);
       conn.idleTimer = undefined;
+      conn.leftIdle?.();
+      conn.leftIdle = undefined;
       const stale = this.isStale(conn);
       if (stale === true || (stale !== false && (await stale))) {
         this.counters.staleReplaced++;
@@ -424,7 +435,9 @@ export class FreezeAwarePool {
     this.total--;
     this.shared.delete(conn);
     clearTimeout(conn.idleTimer);
-    return closeClient(conn);
+    const left = conn.leftIdle;
+    conn.leftIdle = undefined;
+    return left ? closeClient(conn).finally(left) : closeClient(conn);
   }
 }
 

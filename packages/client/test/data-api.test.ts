@@ -488,7 +488,7 @@ describe('data-api retries', () => {
       const name = uniqueName('once');
       await d.execute(sql`select 1`);
       const unknown = d.$stats().outcomeUnknown;
-      proxy.killAfterNextClientChunk();
+      proxy.killOnNextAnswer();
       const err = await d
         .insert(users)
         .values({ name })
@@ -510,7 +510,7 @@ describe('data-api retries', () => {
       try {
         const name = uniqueName('fn');
         await d.execute(sql`select 1`);
-        proxy.killAfterNextClientChunk();
+        proxy.killOnNextAnswer();
         const err = await d.execute(sql`select ${sql.raw(fn)}(${name}) as n`).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(OutcomeUnknownError);
         expect((err as Error).message).toMatch(/25006/);

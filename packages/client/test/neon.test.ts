@@ -227,7 +227,7 @@ describe('neon-http on the wire', () => {
   it('a SELECT that calls a writing function is not replayed: the read-only resend proves it writes', async () => {
     const v = uniqueName('fn');
     await http.execute(sql`select 1`);
-    proxy.killAfterNextClientChunk();
+    proxy.killOnNextAnswer();
     const err = await http.execute(sql`select ${sql.raw(addRow)}(${v}) as n`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutcomeUnknownError);
     expect((err as Error).message).toMatch(/25006/);
@@ -269,7 +269,7 @@ describe('neon-http on the wire', () => {
   it('a write whose request dies after it was sent is not replayed', async () => {
     const v = uniqueName('w');
     await http.execute(sql`select 1`);
-    proxy.killAfterNextClientChunk();
+    proxy.killOnNextAnswer(); // the insert ran; its answer never arrives
     const err = await http
       .insert(items)
       .values({ name: v })

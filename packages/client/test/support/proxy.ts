@@ -13,6 +13,12 @@ export interface TestProxy {
   connections(): number;
   /** The next client->server chunk on any connection is forwarded, then both sockets are destroyed. */
   killAfterNextClientChunk(): void;
+  /**
+   * The server's next answer on any connection is dropped and both sockets destroyed: the request
+   * certainly ran (it was answered), the client never learns how. Unlike killAfterNextClientChunk,
+   * this cannot cut an HTTP request between its headers and its body.
+   */
+  killOnNextAnswer(): void;
   /** Refuse (immediately close) new connections while true. */
   refuse(on: boolean): void;
   /**
@@ -45,6 +51,7 @@ export async function startProxy(
   let trips = 0;
   let accepted = 0;
   let killNext = false;
+  let killAnswer = false;
   let refusing = false;
   let swallowing = false;
   let refused = 0;
@@ -115,6 +122,14 @@ export async function startProxy(
       }
     });
     upstream.on('data', (chunk) => {
+      // An HTTP upstream (the Neon or Data API endpoint) has no PostgreSQL login to read.
+      if (login?.length === 0 && chunk.subarray(0, 5).toString('latin1') === 'HTTP/') login = undefined;
+      if (killAnswer && login === undefined) {
+        killAnswer = false;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
       if (login) {
         login = Buffer.concat([login, chunk]);
         while (login && login.length >= 5) {
@@ -153,6 +168,9 @@ export async function startProxy(
     connections: () => accepted,
     killAfterNextClientChunk: () => {
       killNext = true;
+    },
+    killOnNextAnswer: () => {
+      killAnswer = true;
     },
     refuse: (on) => {
       refusing = on;

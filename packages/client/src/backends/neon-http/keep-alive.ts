@@ -68,7 +68,8 @@ export function keepAliveFetch(idleMs: number): KeepAliveFetch {
     try {
       return await new Promise<Response>((resolve, reject) => {
         const headers = Object.fromEntries(new Headers(init.headers).entries());
-        const req = (url.protocol === 'https:' ? https : http).request(url, {
+        // The href, not the URL object: under DOM and Node typings together the two URL types clash.
+        const req = (url.protocol === 'https:' ? https : http).request(url.href, {
           method: init.method ?? 'GET',
           headers,
           agent,

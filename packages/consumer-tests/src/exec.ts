@@ -89,9 +89,7 @@ export async function npmInstall(args: string[], options: ExecOptions): Promise<
     if (r.code === 0) return r;
     const output = `${r.stdout}\n${r.stderr}`;
     if (attempt >= 3 || !TRANSIENT_NPM.test(output)) {
-      throw new Error(
-        `npm install ${args.join(' ')} exited with ${r.code} in ${options.cwd} (attempt ${attempt})\n${output}`,
-      );
+      throw new Error(`npm install ${args.join(' ')} exited with ${r.code} in ${options.cwd} (attempt ${attempt})\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 3_000 * attempt));
   }

@@ -37,22 +37,6 @@ function run(cmd, args, env, opts = {}) {
   return r.status ?? 1;
 }
 
-// The two installs that reach a registry are tried three times: one dropped request on a shared
-// machine (a reset, a TLS handshake cut short by the machine's proxy) should not fail a whole run.
-// A real error (a version that does not exist, a lockfile out of date) just fails three times.
-function runInstall(what, cmd, args, env, opts = {}) {
-  let status = 1;
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    status = run(cmd, args, env, opts);
-    if (status === 0) return 0;
-    if (attempt < 3) {
-      log(`${what} failed (exit ${status}); trying again (attempt ${attempt + 1} of 3)`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3_000 * attempt); // a synchronous pause
-    }
-  }
-  return status;
-}
-
 function versionOk(v) {
   const [maj, min] = v.replace(/^v/, '').split('.').map(Number);
   return maj > MIN_NODE[0] || (maj === MIN_NODE[0] && min >= MIN_NODE[1]);
@@ -90,8 +74,7 @@ if (!haveNode || !havePnpm) {
     mkdirSync(toolDir, { recursive: true });
     writeFileSync(join(toolDir, 'package.json'), '{"private":true}\n');
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const status = runInstall(
-      'installing the toolchain',
+    const status = run(
       npm,
       [
         'install',
@@ -117,7 +100,7 @@ if (!haveNode || !havePnpm) {
 
 // A CI run installs exactly the lockfile; a developer's run may update it.
 const installArgs = ['install', ...(process.env.CI ? ['--frozen-lockfile'] : [])];
-let status = runInstall('pnpm install', 'pnpm', installArgs, env);
+let status = run('pnpm', installArgs, env);
 if (status !== 0) {
   log('pnpm install failed; see above.');
   process.exit(status);

@@ -70,32 +70,6 @@ export async function run(command: string, args: string[], options: ExecOptions)
 }
 
 /**
- * npm errors that say the registry could not be reached this time, not that the install is wrong:
- * a reset, a timeout, a failed lookup, a TLS handshake cut short by the machine's proxy (seen once
- * on a fresh machine: SELF_SIGNED_CERT_IN_CHAIN on one request, the same install passing seconds
- * later), or a 5xx from the registry.
- */
-const TRANSIENT_NPM =
-  /\b(ECONNRESET|ETIMEDOUT|ESOCKETTIMEDOUT|EAI_AGAIN|ECONNREFUSED|EPIPE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|ERR_SOCKET_TIMEOUT|E50[0-9])\b/;
-
-/**
- * `npm install` as `run` does it, tried up to three times when npm says the registry could not be
- * reached: a CI run on a shared machine should not fail on one dropped request. Any other failure
- * (a bad tarball, a missing version) throws at once.
- */
-export async function npmInstall(args: string[], options: ExecOptions): Promise<ExecResult> {
-  for (let attempt = 1; ; attempt++) {
-    const r = await exec('npm', ['install', ...args], options);
-    if (r.code === 0) return r;
-    const output = `${r.stdout}\n${r.stderr}`;
-    if (attempt >= 3 || !TRANSIENT_NPM.test(output)) {
-      throw new Error(`npm install ${args.join(' ')} exited with ${r.code} in ${options.cwd} (attempt ${attempt})\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 3_000 * attempt));
-  }
-}
-
-/**
  * Starts a long-running command (a CLI server) and resolves once its stdout contains `ready`,
  * with everything it printed up to then. The caller stops it with `stop()`.
  */

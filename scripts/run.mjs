@@ -95,6 +95,13 @@ if (!haveNode || !havePnpm) {
       process.exit(status);
     }
   }
+  // npm finds its machine-wide settings (a CA file for a TLS-inspecting proxy, a registry mirror)
+  // in <prefix>/etc/npmrc, and its prefix follows the Node that runs it: under .toolchain's Node
+  // it would look in .toolchain and lose them. Keep the one this machine's npm reads.
+  if (!env.NPM_CONFIG_GLOBALCONFIG && !env.npm_config_globalconfig) {
+    const globalconfig = has(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['config', 'get', 'globalconfig'], env);
+    if (globalconfig) env.NPM_CONFIG_GLOBALCONFIG = globalconfig;
+  }
   env.PATH = [nodeBin, pnpmBin, env.PATH].join(process.platform === 'win32' ? ';' : ':');
 }
 

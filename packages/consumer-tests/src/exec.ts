@@ -5,12 +5,14 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 /**
  * The environment a user's shell would have: this process's, less what pnpm and vitest add for
  * their own children. pnpm's bin shims set NODE_PATH to the workspace's store, which esbuild honours:
- * a user's bundle would then silently pick up packages the user never installed.
+ * a user's bundle would then silently pick up packages the user never installed. pnpm's script
+ * variables are lowercase (`npm_config_*`, `npm_package_*`); the machine's own npm settings in
+ * upper case (`NPM_CONFIG_GLOBALCONFIG`, a registry, a CA file) stay, as they would for the user.
  */
 export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'NODE_PATH' || k === 'NODE_OPTIONS' || /^(npm|pnpm)_/i.test(k) || k.startsWith('VITEST')) continue;
+    if (k === 'NODE_PATH' || k === 'NODE_OPTIONS' || /^(npm|pnpm)_/.test(k) || k.startsWith('VITEST')) continue;
     env[k] = v;
   }
   return { ...env, ...extra };

@@ -313,6 +313,10 @@ const plain: Record<string, (env: TestEnv, body: Body) => Promise<unknown>> = {
       schema: s,
       applicationName: String(body!.app),
       hyperdrive: { binding: 'HYPERDRIVE_COUNTED' },
+      // The request keeps its one connection across the counting calls to ADMIN between phases:
+      // with the default (10 ms), a slow ADMIN answer on a busy machine would close it, and the
+      // next phase would count a new login's round trips.
+      pool: { idleTimeoutMs: 60_000 },
       ...(body!.pipeline !== undefined && { pipeline: Boolean(body!.pipeline) }),
     });
     try {

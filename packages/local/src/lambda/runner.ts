@@ -200,36 +200,62 @@ export async function startLambda(options: StartLambdaOptions): Promise<LocalLam
   const queue: Job[] = [];
   let pumping = false;
 
+  // While a container starts, `box` is unset until the guardian has reported its pid; the
+  // container's runtime may already be calling (on a busy machine it often is). Its calls wait for
+  // the box instead of finding none and being dropped (a /next never answered hangs init).
+  let starting: Promise<void> | undefined;
+  const whenStarted = <T>(handle: () => T): T | Promise<T> => (!box && starting ? starting.then(handle) : handle());
+
+  const onNext = (pending: PendingNext) => {
+    const b = box;
+    if (!b || b.dead || b.retired) return; // a runtime from a container we already let go
+    b.parked = pending;
+    if (b.initDurationMs === undefined) {
+      b.initDurationMs = performance.now() - b.startedAt;
+      clearTimeout(b.initTimer);
+    }
+    const inv = current && current.box === b ? current : undefined;
+    if (inv && !inv.outcome) {
+      inv.settleOutcome(
+        failure(
+          'Runtime.NoResponse',
+          `RequestId: ${inv.requestId} Error: the runtime asked for the next event without posting a response or an error for this one.`,
+        ),
+      );
+    }
+    const after = () => {
+      b.markReady();
+      inv?.end();
+    };
+    // Freeze unless the next job is an invocation that will thaw it at once (back-to-back
+    // requests): Lambda does not freeze a sandbox that has its next event waiting.
+    if (config.freeze && queue[0]?.kind !== 'invoke' && !closed) {
+      freezes++;
+      b.container.freeze().then(after, after);
+    } else {
+      after();
+    }
+  };
+
+  const onInitError = (body: Buffer, errorType: string | undefined): Reply => {
+    const b = box;
+    if (!b || b.dead || b.retired || b.initDurationMs !== undefined) {
+      return { status: 403, errorType: 'InvalidStateTransition', errorMessage: 'Init already completed.' };
+    }
+    b.initDurationMs = performance.now() - b.startedAt;
+    clearTimeout(b.initTimer);
+    b.initError = parseError(body, errorType);
+    logInitFailure(b);
+    b.markReady();
+    return { status: 202 };
+  };
+
   const api: RuntimeApiServer = await startRuntimeApi({
     next(pending) {
-      const b = box;
-      if (!b || b.dead || b.retired) return; // a runtime from a container we already let go
-      b.parked = pending;
-      if (b.initDurationMs === undefined) {
-        b.initDurationMs = performance.now() - b.startedAt;
-        clearTimeout(b.initTimer);
-      }
-      const inv = current && current.box === b ? current : undefined;
-      if (inv && !inv.outcome) {
-        inv.settleOutcome(
-          failure(
-            'Runtime.NoResponse',
-            `RequestId: ${inv.requestId} Error: the runtime asked for the next event without posting a response or an error for this one.`,
-          ),
-        );
-      }
-      const after = () => {
-        b.markReady();
-        inv?.end();
-      };
-      // Freeze unless the next job is an invocation that will thaw it at once (back-to-back
-      // requests): Lambda does not freeze a sandbox that has its next event waiting.
-      if (config.freeze && queue[0]?.kind !== 'invoke' && !closed) {
-        freezes++;
-        b.container.freeze().then(after, after);
-      } else {
-        after();
-      }
+      void whenStarted(() => onNext(pending));
+    },
+    initError(body, errorType) {
+      return whenStarted(() => onInitError(body, errorType));
     },
     response(requestId, body, size): Reply {
       const inv = currentFor(requestId);
@@ -255,18 +281,6 @@ export async function startLambda(options: StartLambdaOptions): Promise<LocalLam
       if (!inv) return invalidRequestId(requestId);
       const error = parseError(body, errorType);
       inv.settleOutcome({ payload: error, error });
-      return { status: 202 };
-    },
-    initError(body, errorType): Reply {
-      const b = box;
-      if (!b || b.dead || b.retired || b.initDurationMs !== undefined) {
-        return { status: 403, errorType: 'InvalidStateTransition', errorMessage: 'Init already completed.' };
-      }
-      b.initDurationMs = performance.now() - b.startedAt;
-      clearTimeout(b.initTimer);
-      b.initError = parseError(body, errorType);
-      logInitFailure(b);
-      b.markReady();
       return { status: 202 };
     },
   });
@@ -298,7 +312,22 @@ export async function startLambda(options: StartLambdaOptions): Promise<LocalLam
     };
   }
 
+  /** Starts a container and makes it the live one (`box`). */
   async function startBox(): Promise<Box> {
+    let started!: () => void;
+    starting = new Promise<void>((r) => {
+      started = r;
+    });
+    try {
+      box = await spawnBox();
+      return box;
+    } finally {
+      starting = undefined;
+      started();
+    }
+  }
+
+  async function spawnBox(): Promise<Box> {
     let markReady!: () => void;
     const ready = new Promise<void>((r) => {
       markReady = r;

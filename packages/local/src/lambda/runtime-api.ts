@@ -42,7 +42,7 @@ export interface RuntimeApiHost {
   next(pending: PendingNext): void;
   response(requestId: string, body: Buffer | undefined, size: number): Reply;
   error(requestId: string, body: Buffer, errorType: string | undefined): Reply;
-  initError(body: Buffer, errorType: string | undefined): Reply;
+  initError(body: Buffer, errorType: string | undefined): Reply | Promise<Reply>;
 }
 
 export interface RuntimeApiServer {
@@ -109,7 +109,9 @@ function route(host: RuntimeApiHost, req: IncomingMessage, res: ServerResponse) 
   }
   if (rest === '/init/error') {
     if (req.method !== 'POST') return methodNotAllowed(req, res);
-    return readBody(req, Number.POSITIVE_INFINITY).then(({ body }) => reply(res, host.initError(body!, errorType)));
+    return readBody(req, Number.POSITIVE_INFINITY).then(async ({ body }) =>
+      reply(res, await host.initError(body!, errorType)),
+    );
   }
   const m = /^\/invocation\/([^/]+)\/(response|error)$/.exec(rest);
   if (!m) return notFound(req, res);

@@ -185,6 +185,18 @@ describe('startLambda: a warm container', () => {
     expect((await other.invoke({})).payload).toMatchObject({ other: true });
   });
 
+  it("answers a runtime whose first calls arrive before the container's start is reported (a busy machine's order)", async () => {
+    // The guardian reports the pid 1.5 s late: the runtime's /next (and an init error's POST)
+    // come first. They used to find no container and be dropped: init then timed out.
+    const late = await start({ handler: WARM, testStartReportDelayMs: 1500 });
+    const r = await late.invoke({});
+    expect(r.error).toBeUndefined();
+    expect(r.payload).toMatchObject({ echo: {} });
+    const broken = await start({ handler: fixture('init-error.mjs'), testStartReportDelayMs: 1500 });
+    const failed = await broken.invoke({});
+    expect(failed.error).toMatchObject({ errorType: 'Error', errorMessage: 'MUST_BE_SET is missing' });
+  });
+
   it('collects the function logs with the request id, and the platform START/END/REPORT lines', async () => {
     const seen: Array<[string, string]> = [];
     const lambda = await start({ handler: WARM, onLog: (line, stream) => seen.push([stream, line]) });

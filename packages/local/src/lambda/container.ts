@@ -26,6 +26,8 @@ export interface SpawnContainerOptions {
   cwd: string;
   onLine(line: string, stream: 'stdout' | 'stderr'): void;
   onExit(exit: ContainerExit): void;
+  /** Tests only: the guardian reports the started process this much later (a busy machine's order). */
+  reportDelayMs?: number | undefined;
 }
 
 export class Container {
@@ -48,7 +50,13 @@ export class Container {
     // The configuration (the function's environment: secrets) goes on the guardian's stdin.
     const guardian = spawnHelper(
       CONTAINER_GUARDIAN_SOURCE,
-      { node: options.node, args: options.args, env: options.env, cwd: options.cwd },
+      {
+        node: options.node,
+        args: options.args,
+        env: options.env,
+        cwd: options.cwd,
+        reportDelayMs: options.reportDelayMs,
+      },
       ['pipe', 'pipe', 'pipe', 'pipe'],
     );
     pipeLines(guardian.stdout!, (line) => options.onLine(line, 'stdout'));

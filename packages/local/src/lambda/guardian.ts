@@ -42,8 +42,17 @@ function start(cfg) {
     report({ spawnError: String(err && err.message || err) });
     process.exit(1);
   });
-  if (child.pid !== undefined) report({ pid: child.pid });
+  let pidReported = false;
+  const reportPid = () => {
+    if (pidReported || child.pid === undefined) return;
+    pidReported = true;
+    report({ pid: child.pid });
+  };
+  // (A delay only in tests: the order a busy machine can make.)
+  if (cfg.reportDelayMs) setTimeout(reportPid, cfg.reportDelayMs);
+  else reportPid();
   child.on('exit', (code, signal) => {
+    reportPid();
     // Whatever the function left behind in its group goes too.
     try { process.kill(-child.pid, 'SIGKILL'); } catch {}
     report({ exit: { code, signal } });

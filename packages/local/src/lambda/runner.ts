@@ -61,6 +61,11 @@ export interface StartLambdaOptions {
   onLog?: (line: string, stream: LogStream) => void;
   /** How long close() waits after SIGTERM before SIGKILL. Default 500 ms. */
   shutdownGraceMs?: number;
+  /**
+   * Tests only: the container's start is reported this much later, so its runtime's first calls
+   * arrive before the runner knows the container (the order a busy machine can make).
+   */
+  testStartReportDelayMs?: number;
 }
 
 export type LogStream = 'stdout' | 'stderr' | 'platform';
@@ -348,6 +353,7 @@ export async function startLambda(options: StartLambdaOptions): Promise<LocalLam
       cwd: config.taskRoot,
       onLine: log,
       onExit: (exit) => b && containerExited(b, exit),
+      reportDelayMs: config.startReportDelayMs,
     });
     b = { container, startedAt, ready, markReady, initReported: false, dead: false, retired: false };
     b.initTimer = setTimeout(() => {
@@ -636,6 +642,7 @@ interface ResolvedConfig {
   freeze: boolean;
   nodePath: string;
   shutdownGraceMs: number;
+  startReportDelayMs: number | undefined;
 }
 
 function resolveConfig(options: StartLambdaOptions): ResolvedConfig {
@@ -704,6 +711,7 @@ function resolveConfig(options: StartLambdaOptions): ResolvedConfig {
     freeze: options.freeze ?? true,
     nodePath: options.nodePath ?? process.execPath,
     shutdownGraceMs: options.shutdownGraceMs ?? 500,
+    startReportDelayMs: options.testStartReportDelayMs,
   };
 }
 

@@ -13,6 +13,7 @@
 // longer pause simply gets a new transport.
 import { AnypgError, ConfigurationError } from '../errors.js';
 import type { Trace } from '../observe/trace.js';
+import { batchInTransaction } from '../transport/batch-in-transaction.js';
 import type {
   Executor,
   PoolStats,
@@ -114,11 +115,7 @@ export class RequestScopedTransport implements Transport {
   batch(stmts: Statement[], trace?: Trace): Promise<QueryResult[]> {
     return this.#run(async (t) => {
       if (t.batch) return t.batch(stmts, trace);
-      return t.transaction(async (tx) => {
-        const results: QueryResult[] = [];
-        for (const s of stmts) results.push(await tx.query(s));
-        return results;
-      });
+      return batchInTransaction(t, stmts);
     });
   }
 

@@ -28,6 +28,7 @@ import {
 import type { QueryEventSink } from '../../observe/events.js';
 import type { Trace } from '../../observe/trace.js';
 import { READ_ONLY_VIOLATION } from '../../resilience/replay.js';
+import { batchInTransaction } from '../../transport/batch-in-transaction.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
   DrizzleKit,
@@ -275,16 +276,7 @@ export class DataApiTransport implements Transport {
     // One statement is atomic by itself: one call.
     if (stmts.length === 1) return [await this.query(stmts[0]!)];
     const signal = stmts[0]?.signal;
-    return this.transaction(
-      async (tx) => {
-        const results: QueryResult[] = [];
-        for (const s of stmts) results.push(await tx.query(s));
-        return results;
-      },
-      undefined,
-      signal,
-      trace,
-    );
+    return batchInTransaction(this, stmts, signal, trace);
   }
 
   /**

@@ -303,13 +303,7 @@ export class FreezeAwarePool {
     const waiter = this.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
-      if (waiter.shared) {
-        this.holdShared(conn);
-        this.joinWaiters(conn);
-      } else {
-        this.holdExclusive(conn);
-      }
-      waiter.resolve(conn);
+      this.handTo(waiter, conn);
       // Another transaction still waits: let one shared connection drain for it.
       if (this.waiters.some((w) => !w.shared)) this.claimOne();
       return;
@@ -410,15 +404,18 @@ export class FreezeAwarePool {
     if (this.closed || this.waiters.length === 0 || this.total >= this.settings.max) return;
     const waiter = this.waiters.shift()!;
     clearTimeout(waiter.timer);
-    this.open().then((conn) => {
-      if (waiter.shared) {
-        this.holdShared(conn);
-        this.joinWaiters(conn);
-      } else {
-        this.holdExclusive(conn);
-      }
-      waiter.resolve(conn);
-    }, waiter.reject);
+    this.open().then((conn) => this.handTo(waiter, conn), waiter.reject);
+  }
+
+  /** Gives a waiter the connection it waited for (shared waiters behind it join a shared one). */
+  private handTo(waiter: Waiter, conn: Conn): void {
+    if (waiter.shared) {
+      this.holdShared(conn);
+      this.joinWaiters(conn);
+    } else {
+      this.holdExclusive(conn);
+    }
+    waiter.resolve(conn);
   }
 
   private closeIdle(conn: Conn): void {

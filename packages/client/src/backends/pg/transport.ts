@@ -36,6 +36,7 @@ import type { QueryEventSink } from '../../observe/events.js';
 import type { Interval, Trace } from '../../observe/trace.js';
 import type { CircuitBreaker } from '../../resilience/breaker.js';
 import { holdsSeveralStatements, isReplaySafe, READ_ONLY_VIOLATION } from '../../resilience/replay.js';
+import { batchInTransaction } from '../../transport/batch-in-transaction.js';
 import { beginStatement } from '../../transport/begin.js';
 import type {
   Executor,
@@ -436,16 +437,7 @@ export class PgTransport implements Transport {
 
   /** The batch as statements in a transaction, where one unit cannot carry them. */
   #batchInTransaction(stmts: Statement[], trace: Trace | undefined): Promise<QueryResult[]> {
-    return this.transaction(
-      async (tx) => {
-        const results: QueryResult[] = [];
-        for (const s of stmts) results.push(await tx.query(s));
-        return results;
-      },
-      undefined,
-      stmts.find((s) => s.signal)?.signal,
-      trace,
-    );
+    return batchInTransaction(this, stmts, stmts.find((s) => s.signal)?.signal, trace);
   }
 
   async transaction<T>(

@@ -238,13 +238,14 @@ export class RequestScopedTransport implements Transport {
     clearTimeout(scope.timer);
     const i = this.#scopes.indexOf(scope);
     if (i >= 0) this.#scopes.splice(i, 1);
+    // Its counters move to the gone ones as it leaves the list, not once it has closed: in between,
+    // $stats() would miss them (seen as one connection too few under wrangler dev). Closing opens
+    // nothing, so they are final.
+    if (!scope.evicted) add(this.#gone, scope.transport.stats());
     scope.closing = scope.transport
       .close()
       .catch(() => undefined)
-      .then(() => {
-        if (!scope.evicted) add(this.#gone, scope.transport.stats());
-        scope.release();
-      });
+      .then(() => scope.release());
     return scope.closing;
   }
 }
